@@ -1,0 +1,140 @@
+"""The policy and the rest of ``scenario.yaml``, declared once as pydantic models.
+
+Field descriptions double as documentation and API schema. Every rule may cite a source id
+from ``sources``; validation checks that the cited source exists.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Designation = Literal["key_assistance", "old_revolutionary", "ethnic"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Priority(_Strict):
+    """Priority weight of a region by its designations (the largest applicable weight wins)."""
+
+    key_assistance: int = Field(3, ge=1, description="weight of key-assistance areas")
+    old_revolutionary: int = Field(2, ge=1, description="weight of old revolutionary areas")
+    ethnic: int = Field(2, ge=1, description="weight of ethnic areas")
+    default: int = Field(1, ge=1, description="weight of every other region")
+
+
+class Staffing(_Strict):
+    base_per_station: float = Field(2, ge=0, description="social workers every station needs")
+    per_elderly: float | None = Field(
+        1000, gt=0, description="one social worker per this many elderly (60+)"
+    )
+    per_care_beds: float | None = Field(
+        100, gt=0, description="one social worker per this many elderly-care beds"
+    )
+    dispatch_share: float = Field(
+        0.3, ge=0, le=1, description="share of a paired organization's staff it may dispatch"
+    )
+    max_km: float = Field(50, ge=0, description="default reach of a social worker, km")
+    source: str | None = Field(None, description="source id of these rules")
+
+
+class Quota(_Strict):
+    cross_province: int | None = Field(
+        None, ge=0, description="at most this many partners from other provinces"
+    )
+    in_province: int | None = Field(
+        None, ge=0, description="at most this many partners from inside the province"
+    )
+
+
+class ScoreWeights(_Strict):
+    specialty: int = Field(50, ge=0, description="points for a full specialty fit")
+    quality: int = Field(20, ge=0, description="points for the top rating (5A)")
+    distance: int = Field(30, ge=0, description="points for zero distance, falling to 0 at max_km")
+
+
+class Pairing(_Strict):
+    targets: list[Designation] = Field(
+        default_factory=lambda: ["key_assistance"],
+        description="designations that make a region a pairing target",
+    )
+    level: Literal["county", "township"] = Field("county", description="level of the targets")
+    partners_per_target: int = Field(1, ge=1, description="partners every target needs")
+    max_km: float | None = Field(
+        600, gt=0, description="farthest allowed sender–target distance, km (null: no limit)"
+    )
+    cross_province: bool = Field(True, description="whether senders may come from other provinces")
+    counterparts: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="target province → the only provinces that may send across provinces to it "
+        "(names or 2-digit codes)",
+    )
+    counterparts_ignore_distance: bool = Field(
+        True, description="counterpart pairs are not bound by max_km"
+    )
+    quotas: dict[str, Quota] = Field(
+        default_factory=dict, description="target province → caps on cross-/in-province partners"
+    )
+    continuity_bonus: int = Field(30, ge=0, description="points for keeping last period's pair")
+    weights: ScoreWeights = Field(default_factory=lambda: ScoreWeights())
+    candidates: Literal["rules", "listed"] = Field(
+        "rules", description="rules: candidates from the rules; listed: only pair_overrides rows"
+    )
+    source: str | None = Field(None, description="source id of these rules")
+
+
+class Volunteers(_Strict):
+    max_km: float = Field(30, ge=0, description="default reach of a volunteer, km")
+    hours_per_supervisor: float = Field(
+        160, ge=0, description="volunteer hours a social worker can supervise per year"
+    )
+    source: str | None = None
+
+
+class Funds(_Strict):
+    unit_yuan: int = Field(1000, ge=1, description="money is allocated in whole units of this")
+    utility: list[tuple[float, float]] = Field(
+        default_factory=lambda: [(0.5, 1.0), (0.3, 0.6), (0.2, 0.3)],
+        description="concave utility: (share of the need, value per unit) segments, falling",
+    )
+    per_worker_yuan: float = Field(
+        500000, ge=0, description="funds one assigned social worker can deliver per year"
+    )
+    source: str | None = None
+
+
+class Solver(_Strict):
+    time_limit_s: float = Field(60, gt=0, description="time limit per stage, seconds")
+    seed: int = Field(0, ge=0, description="random seed (results are deterministic for a seed)")
+    workers: int = Field(2, ge=1, description="solver threads")
+    pairing_method: Literal["auto", "flow", "cp_sat", "mip"] = Field(
+        "auto", description="auto: a flow where the structure allows, else CP-SAT or a MIP"
+    )
+
+
+class Policy(_Strict):
+    priority: Priority = Field(default_factory=lambda: Priority())
+    staffing: Staffing = Field(default_factory=lambda: Staffing())
+    pairing: Pairing = Field(default_factory=lambda: Pairing())
+    volunteers: Volunteers = Field(default_factory=lambda: Volunteers())
+    funds: Funds = Field(default_factory=lambda: Funds())
+    solver: Solver = Field(default_factory=lambda: Solver())
+
+
+class ScenarioMeta(_Strict):
+    """The whole of ``scenario.yaml``."""
+
+    name: str = Field(..., min_length=1, description="scenario name")
+    year: int = Field(2025, ge=1949, le=2100, description="planning year")
+    description: str = Field("", description="what the scenario is")
+    sources: dict[str, str] = Field(
+        default_factory=dict, description="source id → citation of a policy document or data set"
+    )
+    provenance: dict[str, str] = Field(
+        default_factory=dict,
+        description="table or figure → which numbers are real and which synthetic",
+    )
+    policy: Policy = Field(default_factory=lambda: Policy())
