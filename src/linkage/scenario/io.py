@@ -34,16 +34,18 @@ def load(path: str | os.PathLike[str]) -> Scenario:
     if p.is_dir():
         return load_folder(p)
     if not p.exists():
-        raise ScenarioError([Problem(str(p), None, None, None,
-                                     "an existing folder, .xlsx or .json file")])
+        raise ScenarioError(
+            [Problem(str(p), None, None, None, "an existing folder, .xlsx or .json file")]
+        )
     if p.suffix.lower() in (".xlsx", ".xlsm"):
         return load_xlsx(p)
     if p.suffix.lower() == ".json":
         return load_json(p)
     if p.name == META_FILE:
         return load_folder(p.parent)
-    raise ScenarioError([Problem(str(p), None, None, p.suffix,
-                                 "a folder, a .xlsx workbook or a .json document")])
+    raise ScenarioError(
+        [Problem(str(p), None, None, p.suffix, "a folder, a .xlsx workbook or a .json document")]
+    )
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any] | None, list[Problem]]:
@@ -58,8 +60,15 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any] | None, list[Problem]]:
     if content is None:
         content = {}
     if not isinstance(content, dict):
-        return None, [Problem(path.name, None, None, type(content).__name__,
-                              "a mapping of keys (name, year, sources, policy)")]
+        return None, [
+            Problem(
+                path.name,
+                None,
+                None,
+                type(content).__name__,
+                "a mapping of keys (name, year, sources, policy)",
+            )
+        ]
     return content, []
 
 
@@ -73,8 +82,15 @@ def load_folder(folder: Path) -> Scenario:
     meta_path = folder / META_FILE
     meta: dict[str, Any] | None = None
     if not meta_path.exists():
-        problems.append(Problem(str(meta_path), None, None, None,
-                                "a scenario.yaml naming the scenario and its policy"))
+        problems.append(
+            Problem(
+                str(meta_path),
+                None,
+                None,
+                None,
+                "a scenario.yaml naming the scenario and its policy",
+            )
+        )
     else:
         meta, found = _read_yaml(meta_path)
         problems.extend(found)
@@ -97,8 +113,9 @@ def _validated(
     meta_source: str,
 ) -> Scenario:
     try:
-        scenario = validate(meta if meta is not None else {"name": "?"}, tables, origins,
-                            meta_source)
+        scenario = validate(
+            meta if meta is not None else {"name": "?"}, tables, origins, meta_source
+        )
     except ScenarioError as exc:
         raise ScenarioError(problems + exc.problems) from None
     if problems:
@@ -109,18 +126,34 @@ def _validated(
 def load_xlsx(path: Path) -> Scenario:
     problems: list[Problem] = []
     try:
-        sheets = pd.read_excel(path, sheet_name=None, dtype=str, keep_default_na=False,
-                               engine="openpyxl")
+        sheets = pd.read_excel(
+            path, sheet_name=None, dtype=str, keep_default_na=False, engine="openpyxl"
+        )
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise ScenarioError([Problem(path.name, None, None, None,
-                                     f"a readable .xlsx workbook ({type(exc).__name__}: {exc})")
-                             ]) from None
+        raise ScenarioError(
+            [
+                Problem(
+                    path.name,
+                    None,
+                    None,
+                    None,
+                    f"a readable .xlsx workbook ({type(exc).__name__}: {exc})",
+                )
+            ]
+        ) from None
     meta: dict[str, Any] | None = None
     if META_SHEET in sheets:
         meta = _meta_from_sheet(sheets.pop(META_SHEET))
     else:
-        problems.append(Problem(path.name, None, None, None,
-                                f"a sheet named {META_SHEET!r} holding scenario.yaml in cell A1"))
+        problems.append(
+            Problem(
+                path.name,
+                None,
+                None,
+                None,
+                f"a sheet named {META_SHEET!r} holding scenario.yaml in cell A1",
+            )
+        )
     sheets.pop("README", None)
     tables = {name: frame for name, frame in sheets.items()}
     origins = {name: Origin(f"{path.name} › {name}") for name in tables}
@@ -141,16 +174,34 @@ def load_json(path: Path) -> Scenario:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ScenarioError([Problem(path.name, getattr(exc, "lineno", None), None, None,
-                                     f"a UTF-8 JSON document ({exc})")]) from None
+        raise ScenarioError(
+            [
+                Problem(
+                    path.name,
+                    getattr(exc, "lineno", None),
+                    None,
+                    None,
+                    f"a UTF-8 JSON document ({exc})",
+                )
+            ]
+        ) from None
     return from_document(document, source=path.name)
 
 
 def from_document(document: Any, source: str = "scenario.json") -> Scenario:
     """A scenario from the JSON form: {"scenario": {...yaml...}, "tables": {name: [rows]}}."""
     if not isinstance(document, dict):
-        raise ScenarioError([Problem(source, None, None, type(document).__name__,
-                                     'an object with "scenario" and "tables"')])
+        raise ScenarioError(
+            [
+                Problem(
+                    source,
+                    None,
+                    None,
+                    type(document).__name__,
+                    'an object with "scenario" and "tables"',
+                )
+            ]
+        )
     problems: list[Problem] = []
     unknown = set(document) - {"scenario", "tables"}
     for key in sorted(unknown):
@@ -170,8 +221,11 @@ def from_document(document: Any, source: str = "scenario.json") -> Scenario:
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             problems.append(Problem(where, None, None, None, "a list of row objects"))
             continue
-        tables[name] = pd.DataFrame.from_records(rows).astype(object) if rows else pd.DataFrame(
-            columns=TABLES[name].names if name in TABLES else [])
+        tables[name] = (
+            pd.DataFrame.from_records(rows).astype(object)
+            if rows
+            else pd.DataFrame(columns=TABLES[name].names if name in TABLES else [])
+        )
         origins[name] = Origin(where, first_row=1)
     return _validated(meta, tables, origins, problems, f"{source} › scenario")
 
@@ -243,7 +297,8 @@ def save_folder(scenario: Scenario, folder: str | os.PathLike[str], *, force: bo
     with atomic_dir(Path(folder), force=force) as tmp:
         (tmp / META_FILE).write_text(
             yaml.safe_dump(meta_dict(scenario), allow_unicode=True, sort_keys=False),
-            encoding="utf-8")
+            encoding="utf-8",
+        )
         for name, frame in scenario.tables.items():
             if TABLES[name].optional and frame.empty:
                 continue
@@ -259,7 +314,8 @@ def save_xlsx(scenario: Scenario, path: str | os.PathLike[str]) -> None:
         with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
             meta_text = yaml.safe_dump(meta_dict(scenario), allow_unicode=True, sort_keys=False)
             pd.DataFrame({META_FILE: meta_text.splitlines()}).to_excel(
-                writer, sheet_name=META_SHEET, index=False)
+                writer, sheet_name=META_SHEET, index=False
+            )
             for name, frame in scenario.tables.items():
                 if TABLES[name].optional and frame.empty:
                     continue

@@ -49,5 +49,7 @@ class ScenarioError(ValueError):
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """' (did you mean "x"?)' when a close match exists, else ''."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    # two-character Chinese names differ by one character at ratio 0.5
+    cutoff = 0.5 if len(word) <= 3 else 0.6
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=cutoff)
     return f' (did you mean "{close[0]}"?)' if close else ""

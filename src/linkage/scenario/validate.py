@@ -32,7 +32,7 @@ FALSE_WORDS = {"false", "f", "no", "n", "0", "否", "", "×"}
 
 @dataclass(frozen=True)
 class Origin:
-    """Where a raw table came from: the name the user knows it by and the row of its first record."""
+    """Where a raw table came from: the name the user knows and the row of its first record."""
 
     source: str
     first_row: int = 2  # CSV and Excel: the header is row 1
@@ -101,41 +101,48 @@ def _as_code(value: Any) -> Any:
     return text or None
 
 
-def _coerce_column(
-    raw: pd.Series, col: Column, origin: Origin, sink: _Collector
-) -> pd.Series:
+def _coerce_column(raw: pd.Series, col: Column, origin: Origin, sink: _Collector) -> pd.Series:
     blank = _is_blank(raw)
     positions = np.arange(len(raw))
 
     if col.required and blank.any():
-        sink.add_rows(origin, positions[blank], col.name, [""] * int(blank.sum()),
-                      f"a value ({col.description})")
+        sink.add_rows(
+            origin,
+            positions[blank],
+            col.name,
+            [""] * int(blank.sum()),
+            f"a value ({col.description})",
+        )
 
     if col.kind in ("code", "text"):
         out = raw.astype(object).map(_as_code).astype(object)
         if col.kind == "code":
             bad = ~blank & out.map(lambda v: isinstance(v, str) and bool(re.search(r"\s", v)))
             if bad.any():
-                sink.add_rows(origin, positions[bad.to_numpy()], col.name, out[bad],
-                              "a code without spaces")
-        if col.default is not None:
-            out = out.where(~blank, col.default)
-        else:
-            out = out.where(~blank, None)
+                sink.add_rows(
+                    origin, positions[bad.to_numpy()], col.name, out[bad], "a code without spaces"
+                )
+        out = out.where(~blank, col.default)
         return out.astype(object)
 
     if col.kind in ("int", "float"):
         numbers = pd.to_numeric(raw.where(~blank), errors="coerce").astype(float)
         not_number = ~blank & numbers.isna().to_numpy()
         if not_number.any():
-            sink.add_rows(origin, positions[not_number], col.name, raw[not_number],
-                          "a number" if col.kind == "float" else "a whole number")
+            sink.add_rows(
+                origin,
+                positions[not_number],
+                col.name,
+                raw[not_number],
+                "a number" if col.kind == "float" else "a whole number",
+            )
         ok = ~blank & ~not_number
         if col.kind == "int":
             fractional = ok & (np.abs(numbers.to_numpy() - np.round(numbers.to_numpy())) > 1e-9)
             if fractional.any():
-                sink.add_rows(origin, positions[fractional], col.name, raw[fractional],
-                              "a whole number")
+                sink.add_rows(
+                    origin, positions[fractional], col.name, raw[fractional], "a whole number"
+                )
         values = numbers.to_numpy()
         for bound, test, word in (
             (col.minimum, lambda v, b: v < b, "at least"),
@@ -147,8 +154,13 @@ def _coerce_column(
                 wrong = ok & test(values, bound)
             if wrong.any():
                 bound_text = _show(float(bound))
-                sink.add_rows(origin, positions[wrong], col.name, raw[wrong],
-                              f"a number {word} {bound_text} ({col.description})")
+                sink.add_rows(
+                    origin,
+                    positions[wrong],
+                    col.name,
+                    raw[wrong],
+                    f"a number {word} {bound_text} ({col.description})",
+                )
         if col.default is not None:
             numbers = numbers.where(~blank, float(col.default))
         if col.kind == "int" and (col.default is not None or col.required):
@@ -157,15 +169,24 @@ def _coerce_column(
 
     if col.kind == "bool":
         words = raw.astype(object).map(
-            lambda v: str(v).strip().lower() if v is not None and not (
-                isinstance(v, float) and np.isnan(v)) else "")
+            lambda v: (
+                str(v).strip().lower()
+                if v is not None and not (isinstance(v, float) and np.isnan(v))
+                else ""
+            )
+        )
         is_true = words.isin(TRUE_WORDS).to_numpy()
         is_false = words.isin(FALSE_WORDS).to_numpy()
         # Python/JSON booleans arrive as True/False, which str() turns into "true"/"false".
         wrong = ~is_true & ~is_false
         if wrong.any():
-            sink.add_rows(origin, positions[wrong], col.name, raw[wrong],
-                          "yes or no (true/false, 1/0, Y/N, 是/否)")
+            sink.add_rows(
+                origin,
+                positions[wrong],
+                col.name,
+                raw[wrong],
+                "yes or no (true/false, 1/0, Y/N, 是/否)",
+            )
         return pd.Series(is_true, index=raw.index, dtype=bool)
 
     if col.kind == "enum":
@@ -176,13 +197,19 @@ def _coerce_column(
         if wrong.any():
             for pos in positions[wrong][:MAX_PROBLEMS_PER_COLUMN]:
                 value = out.iloc[pos]
-                sink.add(origin, origin.first_row + int(pos), col.name, value,
-                         f"one of {', '.join(choices)}{did_you_mean(str(value), choices)}")
+                sink.add(
+                    origin,
+                    origin.first_row + int(pos),
+                    col.name,
+                    value,
+                    f"one of {', '.join(choices)}{did_you_mean(str(value), choices)}",
+                )
         if col.default is not None:
             out = out.where(~blank, col.default)
         return out.astype(object)
 
     if col.kind == "codes":
+
         def split(value: Any) -> list[str]:
             text = _as_code(value)
             return [] if text is None else [p for p in CODE_SEPARATORS.split(text) if p]
@@ -193,31 +220,45 @@ def _coerce_column(
             for pos, items in zip(positions, parts, strict=True):
                 unknown = [p for p in items if p not in col.choices]
                 if unknown:
-                    sink.add(origin, origin.first_row + int(pos), col.name, unknown[0],
-                             f"codes from {', '.join(choices)} separated by ';'"
-                             f"{did_you_mean(unknown[0], choices)}")
+                    sink.add(
+                        origin,
+                        origin.first_row + int(pos),
+                        col.name,
+                        unknown[0],
+                        f"codes from {', '.join(choices)} separated by ';'"
+                        f"{did_you_mean(unknown[0], choices)}",
+                    )
         return parts.map(lambda items: ";".join(sorted(set(items)))).astype(object)
 
     raise AssertionError(f"undeclared column kind {col.kind}")
 
 
-def coerce_table(
-    table: Table, raw: pd.DataFrame, origin: Origin, sink: _Collector
-) -> pd.DataFrame:
+def coerce_table(table: Table, raw: pd.DataFrame, origin: Origin, sink: _Collector) -> pd.DataFrame:
     """Coerce one raw table to its declared columns and dtypes, collecting problems."""
     raw = raw.reset_index(drop=True)
     raw.columns = [str(c).strip() for c in raw.columns]
     for name in raw.columns:
         if name not in table.column_index:
-            sink.add(origin, None, name, None,
-                     f"a column of {table.name} ({', '.join(table.names)}); this column is "
-                     f"ignored{did_you_mean(name, table.names)}", severity="warning")
+            sink.add(
+                origin,
+                None,
+                name,
+                None,
+                f"a column of {table.name} ({', '.join(table.names)}); this column is "
+                f"ignored{did_you_mean(name, table.names)}",
+                severity="warning",
+            )
     out: dict[str, pd.Series] = {}
     for col in table.columns:
         if col.name not in raw.columns:
             if col.required and len(raw):
-                sink.add(origin, None, col.name, None,
-                         f"a column {col.name} ({col.description}) — it is required")
+                sink.add(
+                    origin,
+                    None,
+                    col.name,
+                    None,
+                    f"a column {col.name} ({col.description}) — it is required",
+                )
             filler = pd.Series([None] * len(raw), index=raw.index, dtype=object)
             out[col.name] = _coerce_column(filler, _unrequired(col), origin, sink)
         else:
@@ -242,14 +283,21 @@ def _check_unique(table: Table, frame: pd.DataFrame, origin: Origin, sink: _Coll
         return
     first_seen: dict[tuple[Any, ...], int] = {}
     reported = 0
-    for pos, key in zip(np.flatnonzero(present.to_numpy()), frame.loc[present, keys].itertuples(
-            index=False, name=None), strict=True):
+    for pos, key in zip(
+        np.flatnonzero(present.to_numpy()),
+        frame.loc[present, keys].itertuples(index=False, name=None),
+        strict=True,
+    ):
         if key in first_seen:
             if reported < MAX_PROBLEMS_PER_COLUMN:
-                sink.add(origin, origin.first_row + int(pos), "/".join(keys),
-                         "/".join(map(str, key)),
-                         f"a unique {'/'.join(keys)} (already at row "
-                         f"{origin.first_row + first_seen[key]})")
+                sink.add(
+                    origin,
+                    origin.first_row + int(pos),
+                    "/".join(keys),
+                    "/".join(map(str, key)),
+                    f"a unique {'/'.join(keys)} (already at row "
+                    f"{origin.first_row + first_seen[key]})",
+                )
             reported += 1
         else:
             first_seen[key] = int(pos)
@@ -273,43 +321,81 @@ def _check_regions(regions: pd.DataFrame, origin: Origin, sink: _Collector) -> N
             continue
         if parent is None:
             if level != "province":
-                sink.add(origin, row, "parent", "",
-                         f"the code of the {_level_above(level)} this {level} belongs to")
+                sink.add(
+                    origin,
+                    row,
+                    "parent",
+                    "",
+                    f"the code of the {_level_above(level)} this {level} belongs to",
+                )
             continue
         if parent == code:
-            sink.add(origin, row, "parent", parent, "a different region's code (a region "
-                     "cannot be its own parent)")
+            sink.add(
+                origin,
+                row,
+                "parent",
+                parent,
+                "a different region's code (a region cannot be its own parent)",
+            )
             continue
         if parent not in level_of:
-            sink.add(origin, row, "parent", parent, f"the code of a region in regions"
-                     f"{did_you_mean(parent, (c for c in level_of if c and c[:2] == parent[:2]))}")
+            sink.add(
+                origin,
+                row,
+                "parent",
+                parent,
+                f"the code of a region in regions"
+                f"{did_you_mean(parent, (c for c in level_of if c and c[:2] == parent[:2]))}",
+            )
             continue
         parent_level = level_of[parent]
         if parent_level in LEVEL_RANK and LEVEL_RANK[parent_level] != int(rank.iloc[pos]) - 1:
-            how = ("reverses" if LEVEL_RANK[parent_level] >= int(rank.iloc[pos]) else "skips")
-            sink.add(origin, row, "parent", parent,
-                     f"a {_level_above(level)} (the parent is a {parent_level}: the hierarchy "
-                     f"{how} levels)")
+            how = "reverses" if LEVEL_RANK[parent_level] >= int(rank.iloc[pos]) else "skips"
+            sink.add(
+                origin,
+                row,
+                "parent",
+                parent,
+                f"a {_level_above(level)} (the parent is a {parent_level}: the hierarchy "
+                f"{how} levels)",
+            )
     # cycles: follow parents; a walk longer than the number of levels has looped
     for pos, code in enumerate(regions["code"]):
         seen = [code]
         current = parent_of.get(code)
         while current is not None and current in parent_of and len(seen) <= len(LEVEL_RANK):
             if current in seen:
-                sink.add(origin, origin.first_row + pos, "parent", parent_of.get(code),
-                         f"a parent chain that ends at a province (it loops: "
-                         f"{' → '.join([*seen, current])})")
+                sink.add(
+                    origin,
+                    origin.first_row + pos,
+                    "parent",
+                    parent_of.get(code),
+                    f"a parent chain that ends at a province (it loops: "
+                    f"{' → '.join([*seen, current])})",
+                )
                 break
             seen.append(current)
             current = parent_of.get(current)
     population = regions["population"].to_numpy()
-    for name in ("elderly", "children_at_risk", "left_behind_children", "left_behind_women",
-                 "disabled", "low_income", "extreme_poverty"):
+    for name in (
+        "elderly",
+        "children_at_risk",
+        "left_behind_children",
+        "left_behind_women",
+        "disabled",
+        "low_income",
+        "extreme_poverty",
+    ):
         with np.errstate(invalid="ignore"):
             wrong = regions[name].to_numpy() > population
         if wrong.any():
-            sink.add_rows(origin, np.flatnonzero(wrong), name, regions.loc[wrong, name],
-                          f"at most the population ({name} cannot exceed population)")
+            sink.add_rows(
+                origin,
+                np.flatnonzero(wrong),
+                name,
+                regions.loc[wrong, name],
+                f"at most the population ({name} cannot exceed population)",
+            )
 
 
 def _level_above(level: str) -> str:
@@ -318,7 +404,10 @@ def _level_above(level: str) -> str:
 
 
 def _check_references(
-    name: str, frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame], origin: Origin,
+    name: str,
+    frame: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
+    origin: Origin,
     sink: _Collector,
 ) -> None:
     for col in TABLES[name].columns:
@@ -335,12 +424,22 @@ def _check_references(
         if wrong.any():
             for pos in np.flatnonzero(wrong)[:MAX_PROBLEMS_PER_COLUMN]:
                 value = values.iloc[pos]
-                sink.add(origin, origin.first_row + int(pos), col.name, value,
-                         f"a {ref_col} listed in {ref_table}{_close(value, known)}")
+                sink.add(
+                    origin,
+                    origin.first_row + int(pos),
+                    col.name,
+                    value,
+                    f"a {ref_col} listed in {ref_table}{_close(value, known)}",
+                )
             if wrong.sum() > MAX_PROBLEMS_PER_COLUMN:
-                sink.add(origin, None, col.name, None,
-                         f"a {ref_col} listed in {ref_table} "
-                         f"({int(wrong.sum()) - MAX_PROBLEMS_PER_COLUMN} more rows not listed)")
+                sink.add(
+                    origin,
+                    None,
+                    col.name,
+                    None,
+                    f"a {ref_col} listed in {ref_table} "
+                    f"({int(wrong.sum()) - MAX_PROBLEMS_PER_COLUMN} more rows not listed)",
+                )
 
 
 def _close(value: str, known: set[str]) -> str:
@@ -350,8 +449,10 @@ def _close(value: str, known: set[str]) -> str:
 
 
 def _check_coordinates(
-    scenario_tables: Mapping[str, pd.DataFrame], meta: ScenarioMeta,
-    origins: Mapping[str, Origin], sink: _Collector,
+    scenario_tables: Mapping[str, pd.DataFrame],
+    meta: ScenarioMeta,
+    origins: Mapping[str, Origin],
+    sink: _Collector,
 ) -> None:
     regions = scenario_tables["regions"]
     no_point = set(regions.loc[regions["lat"].isna() | regions["lon"].isna(), "code"])
@@ -359,27 +460,38 @@ def _check_coordinates(
         return
     pairing = meta.policy.pairing
     needs_distance = pairing.candidates == "rules" and (
-        pairing.max_km is not None or pairing.weights.distance > 0)
+        pairing.max_km is not None or pairing.weights.distance > 0
+    )
     checks: list[tuple[str, pd.Series, str]] = []
     if needs_distance:
         orgs = scenario_tables["organizations"]
         senders = orgs["pairing_capacity"] > 0
-        checks.append(("organizations", orgs["region"].where(senders),
-                       "a region with lat/lon (pairing distance rules need the sender's location)"))
+        checks.append(
+            (
+                "organizations",
+                orgs["region"].where(senders),
+                "a region with lat/lon (pairing distance rules need the sender's location)",
+            )
+        )
         targets = _pairing_targets(regions, meta)
         rows = regions["code"].where(targets)
-        checks.append(("regions", rows, "lat/lon (this region is a pairing target and distance "
-                       "rules need its location)"))
+        checks.append(
+            (
+                "regions",
+                rows,
+                "lat/lon (this region is a pairing target and distance rules need its location)",
+            )
+        )
     for name in ("social_workers", "volunteers"):
         frame = scenario_tables[name]
-        checks.append((name, frame["region"],
-                       "a region with lat/lon (reach in km needs a location)"))
+        checks.append(
+            (name, frame["region"], "a region with lat/lon (reach in km needs a location)")
+        )
     for name, codes, expected in checks:
         missing = codes.isin(no_point).to_numpy()
         if missing.any():
             column = "lat" if name == "regions" else "region"
-            sink.add_rows(origins[name], np.flatnonzero(missing), column, codes[missing],
-                          expected)
+            sink.add_rows(origins[name], np.flatnonzero(missing), column, codes[missing], expected)
 
 
 def _pairing_targets(regions: pd.DataFrame, meta: ScenarioMeta) -> pd.Series:
@@ -390,37 +502,59 @@ def _pairing_targets(regions: pd.DataFrame, meta: ScenarioMeta) -> pd.Series:
     return pd.Series(flagged & (regions["level"] == pairing.level).to_numpy(), index=regions.index)
 
 
+def _dig(raw: Mapping[str, Any], *path: str) -> Any:
+    node: Any = raw
+    for part in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
 def _check_policy_places(
-    regions: pd.DataFrame, meta: ScenarioMeta, sink: _Collector, source: str
+    regions: pd.DataFrame, raw: Mapping[str, Any], sink: _Collector, source: str
 ) -> None:
+    """Province names and cited sources, checked on the raw yaml so they are reported even when
+    other keys are wrong."""
     provinces = regions[regions["level"] == "province"]
     known = set(provinces["code"].astype(str).str[:2]) | set(provinces["name"])
-    known |= {_short_province(n) for n in provinces["name"]}
+    known |= {short_province_name(n) for n in provinces["name"]}
     origin = Origin(source, first_row=0)
-    pairing = meta.policy.pairing
-    named: list[tuple[str, str]] = []
-    for target, senders in pairing.counterparts.items():
-        named.append((f"policy.pairing.counterparts.{target}", target))
-        named.extend((f"policy.pairing.counterparts.{target}", s) for s in senders)
-    named.extend((f"policy.pairing.quotas.{p}", p) for p in pairing.quotas)
+    named: list[tuple[str, Any]] = []
+    counterparts = _dig(raw, "policy", "pairing", "counterparts")
+    if isinstance(counterparts, Mapping):
+        for target, senders in counterparts.items():
+            named.append((f"policy.pairing.counterparts.{target}", target))
+            if isinstance(senders, list):
+                named.extend((f"policy.pairing.counterparts.{target}", s) for s in senders)
+    quotas = _dig(raw, "policy", "pairing", "quotas")
+    if isinstance(quotas, Mapping):
+        named.extend((f"policy.pairing.quotas.{p}", p) for p in quotas)
     for path, place in named:
-        if place not in known:
-            sink.add(origin, None, path, place,
-                     f"a province name or 2-digit code from regions{did_you_mean(place, known)}")
-    sources = meta.sources
-    policy = meta.policy
-    for path, cited in (
-        ("policy.staffing.source", policy.staffing.source),
-        ("policy.pairing.source", policy.pairing.source),
-        ("policy.volunteers.source", policy.volunteers.source),
-        ("policy.funds.source", policy.funds.source),
-    ):
+        if str(place) not in known:
+            sink.add(
+                origin,
+                None,
+                path,
+                place,
+                f"a province name or 2-digit code from regions{did_you_mean(str(place), known)}",
+            )
+    sources = _dig(raw, "sources")
+    sources = sources if isinstance(sources, Mapping) else {}
+    for part in ("staffing", "pairing", "volunteers", "funds"):
+        cited = _dig(raw, "policy", part, "source")
         if cited is not None and cited not in sources:
-            sink.add(origin, None, path, cited,
-                     f"a source id listed under sources{did_you_mean(cited, sources)}")
+            sink.add(
+                origin,
+                None,
+                f"policy.{part}.source",
+                cited,
+                f"a source id listed under sources{did_you_mean(str(cited), sources)}",
+            )
 
 
-def _short_province(name: str) -> str:
+def short_province_name(name: str) -> str:
+    """青海省 → 青海, 广西壮族自治区 → 广西: the short name policies use."""
     for suffix in ("维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "特别行政区", "省", "市"):
         if name.endswith(suffix):
             return name[: -len(suffix)]
@@ -439,8 +573,11 @@ def meta_problems(raw: Mapping[str, Any], source: str) -> tuple[ScenarioMeta | N
                 parent = _model_at(err["loc"][:-1])
                 options = list(parent.model_fields) if parent is not None else []
                 key = str(err["loc"][-1])
-                expected = (f"one of the keys {', '.join(options)}{did_you_mean(key, options)}"
-                            if options else "no such key")
+                expected = (
+                    f"one of the keys {', '.join(options)}{did_you_mean(key, options)}"
+                    if options
+                    else "no such key"
+                )
                 problems.append(Problem(source, None, path, key, f"{expected} — unknown key"))
             else:
                 value = err.get("input")
@@ -462,7 +599,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
             # a dict or list level: the part is a key or index, step into the value type
             args = [a for a in get_args(model) if a is not type(None)]
             model = args[-1] if args else None
-        while get_origin(model) is not None and not get_args(model) == ():
+        while get_origin(model) is not None and get_args(model) != ():
             inner = [a for a in get_args(model) if a is not type(None)]
             if get_origin(model) in (dict, list) or len(inner) != 1:
                 break
@@ -490,17 +627,21 @@ def validate(
 
     for name in tables:
         if name not in TABLES:
-            sink.add(Origin(name), None, None, name,
-                     f"a table of {', '.join(TABLES)}{did_you_mean(name, TABLES)}",
-                     severity="warning")
+            sink.add(
+                Origin(name),
+                None,
+                None,
+                name,
+                f"a table of {', '.join(TABLES)}{did_you_mean(name, TABLES)}",
+                severity="warning",
+            )
 
     clean: dict[str, pd.DataFrame] = {}
     for name, table in TABLES.items():
         raw = tables.get(name)
         if raw is None:
             if not table.optional:
-                sink.add(origins[name], None, None, None,
-                         f"the {name} table ({table.description})")
+                sink.add(origins[name], None, None, None, f"the {name} table ({table.description})")
             clean[name] = empty_table(table)
             continue
         clean[name] = coerce_table(table, raw, origins[name], sink)
@@ -508,8 +649,9 @@ def validate(
     _check_regions(clean["regions"], origins["regions"], sink)
     for name, frame in clean.items():
         _check_references(name, frame, clean, origins[name], sink)
+    raw_meta = meta.model_dump() if isinstance(meta, ScenarioMeta) else meta
+    _check_policy_places(clean["regions"], raw_meta, sink, meta_source)
     if parsed is not None:
-        _check_policy_places(clean["regions"], parsed, sink, meta_source)
         _check_coordinates(clean, parsed, origins, sink)
 
     sink.problems.sort(key=lambda p: (p.source, p.row or 0))

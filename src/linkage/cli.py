@@ -1,0 +1,273 @@
+"""The ``linkage`` command: a thin layer over the Python API.
+
+Exit codes: 0 solved / valid, 2 invalid input, 3 not solved (the reason is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+EXIT_OK = 0
+EXIT_INVALID = 2
+EXIT_NOT_SOLVED = 3
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(width - _width(text), 0)
+
+
+def format_table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    """A plain text table that lines up Chinese (double-width) text too."""
+    cells = [list(header), *[[str(c) for c in r] for r in rows]]
+    widths = [min(max(_width(r[i]) for r in cells), 60) for i in range(len(header))]
+    lines = ["  ".join(_pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def print_problems(problems: Sequence[object], out: TextIO) -> None:
+    from linkage.scenario.problems import Problem
+
+    rows = []
+    for p in problems:
+        assert isinstance(p, Problem)
+        rows.append(
+            [
+                p.severity,
+                p.source,
+                "" if p.row is None else str(p.row),
+                p.column or "",
+                "" if p.value is None else p.value,
+                p.expected,
+            ]
+        )
+    out.write(format_table(rows, ["severity", "file", "row", "column", "value", "expected"]))
+    out.write("\n")
+    errors = sum(1 for p in problems if getattr(p, "severity", "") == "error")
+    out.write(f"{errors} error(s), {len(problems) - errors} warning(s)\n")
+
+
+def _load(path: str) -> object:
+    import linkage
+
+    return linkage.load(path)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from linkage.scenario import Scenario
+
+    scenario = _load(args.scenario)
+    assert isinstance(scenario, Scenario)
+    if scenario.warnings:
+        print_problems(scenario.warnings, sys.stdout)
+    sizes = ", ".join(f"{name} {n}" for name, n in scenario.summary().items() if n)
+    print(f"{scenario.name}: valid ({sizes})")
+    return EXIT_OK
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    from linkage.pipeline import solve
+    from linkage.scenario import Scenario
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"error: {out} exists; pass --force to overwrite it", file=sys.stderr)
+        return EXIT_INVALID
+    scenario = _load(args.scenario)
+    assert isinstance(scenario, Scenario)
+    stages = args.stages.split(",") if args.stages else None
+    started = time.perf_counter()
+    plan = solve(
+        scenario,
+        stages=stages,
+        time_limit_s=args.time_limit,
+        seed=args.seed,
+        workers=args.workers,
+        pairing_method=args.method,
+    )
+    plan.save(out, force=args.force)
+    rows = []
+    for r in plan.reports:
+        objective = ", ".join(f"{k} {v}" for k, v in r.objectives.items())
+        rows.append(
+            [
+                r.stage,
+                r.method,
+                r.status,
+                objective,
+                f"{r.gap:.4%}",
+                f"{r.wall_s:.2f}s",
+                f"{r.variables} vars / {r.constraints} cons",
+            ]
+        )
+    print(f"{scenario.name}")
+    print(format_table(rows, ["stage", "method", "status", "objective", "gap", "time", "model"]))
+    for name, frame in plan.tables.items():
+        print(f"  {name}: {len(frame)} rows")
+    print(f"plan written to {out} in {time.perf_counter() - started:.1f}s")
+    if not plan.solved:
+        for r in plan.reports:
+            if r.status not in ("optimal", "feasible"):
+                print(f"not solved: {r.stage}: {r.status}: {r.message}", file=sys.stderr)
+        return EXIT_NOT_SOLVED
+    return EXIT_OK
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    import networkx as nx
+
+    from linkage.graph import reachability
+    from linkage.scenario import Scenario
+    from linkage.scenario.io import atomic_write_bytes
+
+    scenario = _load(args.scenario)
+    assert isinstance(scenario, Scenario)
+    graph = scenario.graph()
+    if args.out:
+        target = Path(args.out)
+        lines = nx.generate_graphml(graph) if target.suffix != ".gexf" else nx.generate_gexf(graph)
+        atomic_write_bytes(target, "\n".join(lines).encode("utf-8"))
+        print(f"{graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges → {target}")
+    report = reachability(scenario)
+    unreachable = report[~report["reachable"]]
+    print(
+        f"{len(report)} pairing targets, {len(unreachable)} that no eligible organization can reach"
+    )
+    if len(unreachable):
+        rows = [[r.target, r.name, r.province, r.why] for r in unreachable.itertuples()]
+        print(format_table(rows, ["target", "name", "province", "why"]))
+    return EXIT_OK
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from linkage.synth import generate
+
+    scale: dict[str, float] = {}
+    for item in args.scale or []:
+        key, _, value = item.partition("=")
+        try:
+            scale[key] = float(value)
+        except ValueError:
+            print(
+                f"error: --scale {item}: expected TABLE=NUMBER, e.g. volunteers=1000000",
+                file=sys.stderr,
+            )
+            return EXIT_INVALID
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"error: {out} exists; pass --force to overwrite it", file=sys.stderr)
+        return EXIT_INVALID
+    result = generate(args.settings, out, seed=args.seed, scale=scale or None, force=args.force)
+    print(
+        json.dumps(result, ensure_ascii=False, indent=1, default=str)
+        if result
+        else f"scenario written to {out}"
+    )
+    return EXIT_OK
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from linkage.scenario import Scenario, save
+
+    scenario = _load(args.scenario)
+    assert isinstance(scenario, Scenario)
+    save(scenario, args.out, force=args.force)
+    print(f"{scenario.name} → {args.out}")
+    return EXIT_OK
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from linkage.scenario.docs import format_markdown
+    from linkage.scenario.io import atomic_write_bytes
+
+    text = format_markdown()
+    if args.out:
+        atomic_write_bytes(Path(args.out), text.encode("utf-8"))
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="linkage",
+        description="Plan the five-society linkage (五社联动) and 牵手 pairing with OR-Tools.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check a scenario and list every problem")
+    p.add_argument("scenario", help="a scenario folder, .xlsx workbook or .json document")
+    p.set_defaults(run=cmd_validate)
+
+    p = sub.add_parser("solve", help="solve a scenario and write the plan folder")
+    p.add_argument("scenario")
+    p.add_argument("--out", required=True, help="plan folder to write")
+    p.add_argument("--stages", help="comma-separated stages (default: all), e.g. pairing")
+    p.add_argument("--force", action="store_true", help="overwrite an existing plan folder")
+    p.add_argument("--time-limit", type=float, help="seconds per stage (default: the policy's)")
+    p.add_argument("--seed", type=int, help="random seed (default: the policy's)")
+    p.add_argument("--workers", type=int, help="solver threads (default: the policy's)")
+    p.add_argument(
+        "--method",
+        choices=["auto", "flow", "cp_sat", "mip"],
+        help="pairing method (default: the policy's, auto)",
+    )
+    p.set_defaults(run=cmd_solve)
+
+    p = sub.add_parser("graph", help="export the linkage graph and report unreachable targets")
+    p.add_argument("scenario")
+    p.add_argument("--out", help="GraphML (.graphml) or GEXF (.gexf) file to write")
+    p.set_defaults(run=cmd_graph)
+
+    p = sub.add_parser("generate", help="generate a synthetic scenario from generator settings")
+    p.add_argument("settings", help="generator settings (e.g. scenarios/henan/generate.yaml)")
+    p.add_argument("--out", required=True, help="scenario folder to write")
+    p.add_argument("--seed", type=int, help="random seed (default: the settings')")
+    p.add_argument(
+        "--scale",
+        action="append",
+        metavar="TABLE=N",
+        help="scale a table, e.g. volunteers=1000000 (repeatable)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing folder")
+    p.set_defaults(run=cmd_generate)
+
+    p = sub.add_parser("convert", help="save a scenario as a folder, .xlsx or .json")
+    p.add_argument("scenario")
+    p.add_argument("out")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(run=cmd_convert)
+
+    p = sub.add_parser("docs", help="write the scenario format documentation")
+    p.add_argument("--out", help="file to write (default: standard output)")
+    p.set_defaults(run=cmd_docs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from linkage.scenario.problems import ScenarioError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ScenarioError as exc:
+        print_problems(exc.problems, sys.stdout)
+        return EXIT_INVALID
+    except FileExistsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Runs the stages in order, each feeding the next its capacities, and assembles the plan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from linkage.plan.result import Plan
+from linkage.scenario.core import Scenario
+from linkage.solvers.report import StageReport
+
+
+class InvariantViolation(AssertionError):
+    """A plan broke a rule it must keep (capacity, eligibility, reach, ...): a bug, never input."""
+
+    def __init__(self, stage: str, violations: Sequence[str]):
+        self.stage = stage
+        self.violations = list(violations)
+        shown = "; ".join(self.violations[:5])
+        super().__init__(f"{stage}: {len(self.violations)} invariant violation(s): {shown}")
+
+
+@dataclass(frozen=True)
+class SolveSettings:
+    """Overrides of the policy's solver settings for one run (None: the policy's value)."""
+
+    time_limit_s: float | None = None
+    seed: int | None = None
+    workers: int | None = None
+    pairing_method: str | None = None
+
+
+@dataclass
+class StageOutcome:
+    tables: dict[str, pd.DataFrame]
+    report: StageReport
+    carry: dict[str, Any] = field(default_factory=dict)  # what later stages may use
+
+
+StageFn = Callable[[Scenario, SolveSettings, Mapping[str, Any]], StageOutcome]
+
+
+def _pairing(
+    scenario: Scenario, settings: SolveSettings, upstream: Mapping[str, Any]
+) -> StageOutcome:
+    from linkage.solvers.pairing import check_pairing_invariants, solve_pairing
+
+    result = solve_pairing(
+        scenario,
+        time_limit_s=settings.time_limit_s,
+        seed=settings.seed,
+        workers=settings.workers,
+        method=settings.pairing_method,
+    )
+    violations = check_pairing_invariants(scenario, result)
+    if violations:
+        raise InvariantViolation("pairing", violations)
+    return StageOutcome(
+        tables={
+            "candidates": result.candidates,
+            "pairs": result.pairs,
+            "targets": result.targets,
+            "organizations": result.organizations,
+        },
+        report=result.report,
+        carry={"pairs": result.pairs},
+    )
+
+
+STAGES: dict[str, StageFn] = {"pairing": _pairing}
+ORDER = tuple(STAGES)
+
+
+def solve(
+    scenario: Scenario,
+    stages: Iterable[str] | None = None,
+    *,
+    time_limit_s: float | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
+    pairing_method: str | None = None,
+) -> Plan:
+    """Solve the scenario's stages in order (all by default) and return the plan.
+
+    A pure function of its arguments: the same scenario and seed give the same plan.
+    """
+    wanted = list(ORDER if stages is None else stages)
+    unknown = [s for s in wanted if s not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; the stages are {', '.join(ORDER)}")
+    settings = SolveSettings(time_limit_s, seed, workers, pairing_method)
+    tables: dict[str, pd.DataFrame] = {}
+    reports: list[StageReport] = []
+    carried: dict[str, Any] = {}
+    for name in ORDER:
+        if name not in wanted:
+            continue
+        outcome = STAGES[name](scenario, settings, carried)
+        tables.update(outcome.tables)
+        reports.append(outcome.report)
+        carried.update(outcome.carry)
+    return Plan(
+        scenario=scenario.name,
+        tables=tables,
+        reports=tuple(reports),
+        sources=dict(scenario.meta.sources),
+    )
