@@ -48,10 +48,11 @@ def _policy_rows(model: type[BaseModel], prefix: str) -> list[str]:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows.extend(_policy_rows(annotation, f"{path}."))
             continue
-        default: Any = field.get_default(call_default_factory=True)
-        shown = json.dumps(default, ensure_ascii=False) if default is not None else "null"
         if field.is_required():
             shown = "required"
+        else:
+            default: Any = field.get_default(call_default_factory=True)
+            shown = json.dumps(default, ensure_ascii=False) if default is not None else "null"
         rows.append(f"| `{path}` | {shown} | {field.description or ''} |")
     return rows
 
