@@ -1,13 +1,24 @@
 """linkage — planning China's five-society linkage (五社联动) and 牵手 partner pairing.
 
-import linkage
-scenario = linkage.load("scenarios/henan")
-plan = linkage.solve(scenario, stages=["pairing"])
-plan.pairs, plan.targets
-plan.save("out/henan")
+    import linkage
+    scenario = linkage.load("scenarios/henan")
+    plan = linkage.solve(scenario, stages=["pairing"])
+    plan.pairs, plan.targets
+    plan.save("out/henan")
 """
 
+from linkage.pipeline import InvariantViolation, solve
+from linkage.plan import Plan
 from linkage.scenario import Problem, Scenario, ScenarioError, load, save
 
-__all__ = ["Problem", "Scenario", "ScenarioError", "load", "save"]
+__all__ = [
+    "InvariantViolation",
+    "Plan",
+    "Problem",
+    "Scenario",
+    "ScenarioError",
+    "load",
+    "save",
+    "solve",
+]
 __version__ = "0.1.0"
