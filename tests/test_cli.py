@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ORGANIZATIONS, write_scenario
 
+from conftest import ORGANIZATIONS, write_scenario
 from linkage.cli import main
 
 

@@ -145,7 +145,10 @@ def cmd_graph(args: argparse.Namespace) -> int:
         f"{len(report)} pairing targets, {len(unreachable)} that no eligible organization can reach"
     )
     if len(unreachable):
-        rows = [[r.target, r.name, r.province, r.why] for r in unreachable.itertuples()]
+        rows = [
+            [str(r.target), str(r.name), str(r.province), str(r.why)]
+            for r in unreachable.itertuples()
+        ]
         print(format_table(rows, ["target", "name", "province", "why"]))
     return EXIT_OK
 

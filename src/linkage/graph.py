@@ -36,7 +36,9 @@ def _clean(attrs: dict[str, Any]) -> dict[str, Any]:
 def _add_nodes(
     graph: nx.MultiDiGraph, prefix: str, kind: str, frame: pd.DataFrame, key: str
 ) -> None:
-    records = frame.to_dict(orient="records")
+    records: list[dict[str, Any]] = [
+        {str(k): v for k, v in row.items()} for row in frame.to_dict(orient="records")
+    ]
     graph.add_nodes_from((f"{prefix}:{row[key]}", _clean({"type": kind, **row})) for row in records)
 
 
@@ -78,7 +80,7 @@ def build_graph(
     _add_nodes(graph, "resource", "resource", scenario.tables["resources"], "id")
 
     if candidates is None:
-        candidates = build_candidates(scenario)
+        candidates = build_candidates(scenario).candidates
     for row in candidates.itertuples(index=False):
         graph.add_edge(
             f"org:{row.org}",
@@ -107,13 +109,14 @@ def reachability(scenario: Scenario, candidates: pd.DataFrame | None = None) -> 
 
     Columns: target, name, province, candidates, nearest_sender_km, reachable, why.
     """
-    from linkage.solvers.candidates import build_candidates, pairing_targets
+    from linkage.solvers.candidates import build_candidates
 
+    inputs = build_candidates(scenario)
     if candidates is None:
-        candidates = build_candidates(scenario)
+        candidates = inputs.candidates
     regions = scenario.regions
     tree = Hierarchy(regions)
-    targets = pairing_targets(scenario)
+    targets = inputs.targets
     counts = candidates.groupby("target").size()
     orgs = scenario.organizations
     senders = orgs[orgs["pairing_capacity"] > 0]

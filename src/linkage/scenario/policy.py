@@ -58,7 +58,7 @@ class ScoreWeights(_Strict):
 
 class Pairing(_Strict):
     targets: list[Designation] = Field(
-        default_factory=lambda: ["key_assistance"],
+        default_factory=lambda: list[Designation](["key_assistance"]),
         description="designations that make a region a pairing target",
     )
     level: Literal["county", "township"] = Field("county", description="level of the targets")
