@@ -127,6 +127,7 @@ def _coerce_column(raw: pd.Series, col: Column, origin: Origin, sink: _Collector
 
     if col.kind in ("int", "float"):
         numbers = pd.to_numeric(raw.where(~blank), errors="coerce").astype(float)
+        numbers = numbers.where(np.isfinite(numbers.to_numpy()))  # "inf" is no quantity
         not_number = ~blank & numbers.isna().to_numpy()
         if not_number.any():
             sink.add_rows(
