@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from linkage.solvers.pairing import solve_pairing
 
 from gap_scenario import gap_scenario
+from linkage.solvers.pairing import solve_pairing
 
 HERE = Path(__file__).parent / "data" / "gap"
 

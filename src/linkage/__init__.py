@@ -1,10 +1,10 @@
 """linkage — planning China's five-society linkage (五社联动) and 牵手 partner pairing.
 
-    import linkage
-    scenario = linkage.load("scenarios/henan")
-    plan = linkage.solve(scenario, stages=["pairing"])
-    plan.pairs, plan.targets
-    plan.save("out/henan")
+import linkage
+scenario = linkage.load("scenarios/henan")
+plan = linkage.solve(scenario, stages=["pairing"])
+plan.pairs, plan.targets
+plan.save("out/henan")
 """
 
 from linkage.pipeline import InvariantViolation, solve

@@ -153,30 +153,37 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _numbers(items: Sequence[str] | None, flag: str) -> dict[str, float] | None:
+    parsed: dict[str, float] = {}
+    for item in items or []:
+        key, _, value = item.partition("=")
+        try:
+            parsed[key] = float(value)
+        except ValueError:
+            print(
+                f"error: {flag} {item}: expected TABLE=NUMBER, e.g. volunteers=1000000",
+                file=sys.stderr,
+            )
+            raise SystemExit(EXIT_INVALID) from None
+    return parsed or None
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from linkage.synth import generate
 
-    scale: dict[str, float] = {}
-    for item in args.scale or []:
-        key, _, value = item.partition("=")
-        try:
-            scale[key] = float(value)
-        except ValueError:
-            print(
-                f"error: --scale {item}: expected TABLE=NUMBER, e.g. volunteers=1000000",
-                file=sys.stderr,
-            )
-            return EXIT_INVALID
     out = Path(args.out)
     if out.exists() and not args.force:
         print(f"error: {out} exists; pass --force to overwrite it", file=sys.stderr)
         return EXIT_INVALID
-    result = generate(args.settings, out, seed=args.seed, scale=scale or None, force=args.force)
-    print(
-        json.dumps(result, ensure_ascii=False, indent=1, default=str)
-        if result
-        else f"scenario written to {out}"
+    written = generate(
+        args.settings,
+        out,
+        seed=args.seed,
+        scale=_numbers(args.scale, "--scale"),
+        totals=_numbers(args.total, "--total"),
+        overwrite=args.force,
     )
+    print(f"scenario written to {written}")
     return EXIT_OK
 
 
@@ -240,8 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scale",
         action="append",
+        metavar="TABLE=F",
+        help="multiply a table's people, e.g. volunteers=2.5 (repeatable)",
+    )
+    p.add_argument(
+        "--total",
+        action="append",
         metavar="TABLE=N",
-        help="scale a table, e.g. volunteers=1000000 (repeatable)",
+        help="set a table's total people, e.g. volunteers=1000000 (repeatable)",
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing folder")
     p.set_defaults(run=cmd_generate)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -30,7 +30,7 @@ class SolveSettings:
     time_limit_s: float | None = None
     seed: int | None = None
     workers: int | None = None
-    pairing_method: str | None = None
+    pairing_method: Literal["auto", "flow", "cp_sat", "mip"] | None = None
 
 
 @dataclass
@@ -81,7 +81,7 @@ def solve(
     time_limit_s: float | None = None,
     seed: int | None = None,
     workers: int | None = None,
-    pairing_method: str | None = None,
+    pairing_method: Literal["auto", "flow", "cp_sat", "mip"] | None = None,
 ) -> Plan:
     """Solve the scenario's stages in order (all by default) and return the plan.
 
