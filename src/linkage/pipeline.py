@@ -64,6 +64,7 @@ def _pairing(
             "pairs": result.pairs,
             "targets": result.targets,
             "organizations": result.organizations,
+            "pairing_rules": result.rules,
         },
         report=result.report,
         carry={"pairs": result.pairs},
