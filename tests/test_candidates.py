@@ -138,6 +138,26 @@ def test_counterparts(names: dict[str, list[str]]) -> None:
     assert ("ZJ", "630101") not in closed
 
 
+def test_cross_province_only_along_counterparts() -> None:
+    """cross_province: counterparts admits only counterpart senders across provinces; targets of
+    unlisted provinces keep in-province senders within reach."""
+    base = {"max_km": 300, "cross_province": "counterparts"}
+    listed = pairs(scenario({**base, "counterparts": {"青海": ["浙江"]}}))
+    assert ("ZJ", "630101") in listed and ("GS", "630101") not in listed
+    unlisted = pairs(scenario({**base, "counterparts": {"四川": ["浙江"]}}))
+    assert {o for o, _ in unlisted} == {"QH", "IN"}
+
+
+def test_own_province_as_counterpart_keeps_the_distance_limit() -> None:
+    """Listing a province as its own counterpart does not lift max_km for in-province senders."""
+    far_home = [*COUNTIES, place("630104", 38.5, 96.0)]  # ~600 km from 西宁, still in 青海
+    orgs = [*ORGS, org("FAR", "630104")]
+    got = pairs(
+        scenario({"max_km": 300, "counterparts": {"青海": ["青海"]}}, orgs=orgs, counties=far_home)
+    )
+    assert ("QH", "630101") in got and ("FAR", "630101") not in got
+
+
 def test_org_inside_target_excluded() -> None:
     """An organization based in the target county (or below it) is not its candidate."""
     got = pairs(scenario({"max_km": 300}))

@@ -211,7 +211,9 @@ def _why_unreachable(
         ),
         None,
     )
-    if not policy.cross_province:
+    if policy.cross_province is False or (
+        policy.cross_province == "counterparts" and counterparts is None
+    ):
         parts.append("cross-province senders not allowed / 不允许跨省结对")
     elif counterparts is not None:
         parts.append(

@@ -66,7 +66,13 @@ class Pairing(_Strict):
     max_km: float | None = Field(
         600, gt=0, description="farthest allowed sender–target distance, km (null: no limit)"
     )
-    cross_province: bool = Field(True, description="whether senders may come from other provinces")
+    cross_province: bool | Literal["counterparts"] = Field(
+        True,
+        description="whether senders may come from other provinces: true (any, within max_km "
+        "unless counterparts restrict the target's province), false (none), or counterparts "
+        "(only along the counterparts table; targets of unlisted provinces get in-province "
+        "senders only)",
+    )
     counterparts: dict[str, list[str]] = Field(
         default_factory=dict,
         description="target province → the only provinces that may send across provinces to it "

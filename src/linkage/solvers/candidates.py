@@ -305,9 +305,12 @@ def _rule_pairs(
     t_lat = targets["lat"].to_numpy(dtype=float)[designated]
     t_lon = targets["lon"].to_numpy(dtype=float)[designated]
 
+    # "counterparts": cross-province pairs only along the counterparts table
+    only_counterparts = rules.cross_province == "counterparts"
+    any_province = rules.cross_province is True
     if rules.max_km is not None:
         ti, si, _ = PointIndex(s_lat, s_lon).within_km(t_lat, t_lon, rules.max_km)
-    elif rules.cross_province:
+    elif any_province:
         # no distance limit and any province may send: every pair is within the rules
         ti = np.repeat(np.arange(len(designated), dtype=np.int64), len(active))
         si = np.tile(np.arange(len(active), dtype=np.int64), len(designated))
@@ -321,14 +324,22 @@ def _rule_pairs(
         si = same["si"].to_numpy(dtype=np.int64)
 
     cross = s_prov[si] != t_prov[ti]
-    if rules.cross_province:
+    along = _member(t_prov[ti], s_prov[si], counterparts)
+    if any_province:
         in_restricted = np.isin(t_prov[ti], list(restricted))
-        ok = ~cross | ~in_restricted | _member(t_prov[ti], s_prov[si], counterparts)
+        ok = ~cross | ~in_restricted | along
+    elif only_counterparts:
+        ok = ~cross | along
     else:
         ok = ~cross
     si, ti = si[ok], ti[ok]
 
-    if rules.cross_province and rules.counterparts_ignore_distance and len(counterparts):
+    # counterpart pairs beyond max_km; a province listed as its own counterpart does not lift
+    # the distance limit for its in-province senders
+    counterparts = counterparts[counterparts["target_province"] != counterparts["org_province"]]
+    crossing_allowed = any_province or only_counterparts
+    lifted = rules.counterparts_ignore_distance or rules.max_km is None
+    if crossing_allowed and lifted and len(counterparts):
         far = counterparts.merge(
             pd.DataFrame({"ti": np.arange(len(designated)), "target_province": t_prov}),
             on="target_province",
