@@ -6,7 +6,6 @@ Exit codes: 0 solved / valid, 2 invalid input, 3 not solved (the reason is print
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import unicodedata
