@@ -85,6 +85,30 @@ def _count(what: str) -> Column:
     )
 
 
+def _pool_count() -> Column:
+    return Column(
+        "count",
+        "int",
+        "how many identical people this row stands for",
+        "人数",
+        unit="persons",
+        default=1,
+        minimum=1,
+    )
+
+
+# people counts of a region that cannot exceed its population
+PERSON_COUNTS: tuple[str, ...] = (
+    "elderly",
+    "children_at_risk",
+    "left_behind_children",
+    "left_behind_women",
+    "disabled",
+    "low_income",
+    "extreme_poverty",
+)
+
+
 REGIONS = Table(
     "regions",
     "行政区划",
@@ -264,15 +288,7 @@ SOCIAL_WORKERS = Table(
             unit="km",
             minimum=0,
         ),
-        Column(
-            "count",
-            "int",
-            "how many identical people this row stands for",
-            "人数",
-            unit="persons",
-            default=1,
-            minimum=1,
-        ),
+        _pool_count(),
     ),
     key=("id",),
 )
@@ -316,15 +332,7 @@ VOLUNTEERS = Table(
             unit="km",
             minimum=0,
         ),
-        Column(
-            "count",
-            "int",
-            "how many identical people this row stands for",
-            "人数",
-            unit="persons",
-            default=1,
-            minimum=1,
-        ),
+        _pool_count(),
     ),
     key=("id",),
 )

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from linkage.scenario.core import Scenario, frozen_tables
 from linkage.scenario.policy import ScenarioMeta
 from linkage.scenario.problems import Problem, ScenarioError, did_you_mean
-from linkage.scenario.tables import TABLES, Column, Table
+from linkage.scenario.tables import PERSON_COUNTS, TABLES, Column, Table
 from linkage.scenario.vocabulary import LEVEL_RANK
 
 # A pathological input (a million bad cells) must not drown the user; the first ones suffice.
@@ -378,15 +378,7 @@ def _check_regions(regions: pd.DataFrame, origin: Origin, sink: _Collector) -> N
             seen.append(current)
             current = parent_of.get(current)
     population = regions["population"].to_numpy()
-    for name in (
-        "elderly",
-        "children_at_risk",
-        "left_behind_children",
-        "left_behind_women",
-        "disabled",
-        "low_income",
-        "extreme_poverty",
-    ):
+    for name in PERSON_COUNTS:
         with np.errstate(invalid="ignore"):
             wrong = regions[name].to_numpy() > population
         if wrong.any():
@@ -555,9 +547,9 @@ def _check_policy_places(
 
 
 def short_province_name(name: str) -> str:
-    """青海省 → 青海, 广西壮族自治区 → 广西: the short name policies use."""
+    """青海省 → 青海, 新疆维吾尔自治区 → 新疆, 重庆市 → 重庆: the short name policies use."""
     for suffix in ("维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "特别行政区", "省", "市"):
-        if name.endswith(suffix):
+        if name.endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
     return name
 

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from linkage.geo import Hierarchy, PointIndex, haversine_km
 from linkage.scenario.core import Scenario
 from linkage.scenario.policy import Pairing, Priority
+from linkage.scenario.validate import short_province_name
 
 # Distance points fall to 0 at max_km; with no distance limit they fall to 0 at this reach, about
 # the span of mainland China, so that nearer partners still score higher.
@@ -73,14 +74,6 @@ class PairingInputs:
     organizations: pd.DataFrame
     quotas: pd.DataFrame
     forbidden: pd.DataFrame
-
-
-def short_province_name(name: str) -> str:
-    """青海省 → 青海, 新疆维吾尔自治区 → 新疆, 重庆市 → 重庆."""
-    for suffix in ("维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "特别行政区", "省", "市"):
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def province_lookup(regions: pd.DataFrame) -> dict[str, str]:
