@@ -97,3 +97,16 @@ def test_unknown_stage_is_refused(solved: tuple[linkage.Scenario, linkage.Plan])
     scenario, _ = solved
     with pytest.raises(ValueError, match="pairing"):
         linkage.solve(scenario, stages=["pairng"])
+
+
+def test_default_pipeline_feeds_pairs_into_staffing() -> None:
+    """All stages run in order and staffing receives the pairing's pairs for 牵手 dispatch."""
+    scenario = linkage.load(Path(__file__).parents[1] / "scenarios" / "jilin")
+    plan = linkage.solve(scenario)
+    assert [r.stage for r in plan.reports] == ["pairing", "staffing"]
+    assert plan.solved
+    stations = plan.stations
+    assert (stations["assigned"] + stations["shortfall"] - stations["need"]).abs().max() < 1e-6
+    assert stations.loc[stations["shortfall"] > 0, "reason_code"].notna().all()
+    dispatched = plan.staffing[plan.staffing["via"] == "dispatch"]
+    assert set(dispatched["org"]) <= set(plan.pairs["org"])

@@ -71,7 +71,24 @@ def _pairing(
     )
 
 
-STAGES: dict[str, StageFn] = {"pairing": _pairing}
+def _staffing(
+    scenario: Scenario, settings: SolveSettings, upstream: Mapping[str, Any]
+) -> StageOutcome:
+    from linkage.solvers.staffing import check_staffing_invariants, solve_staffing
+
+    # 牵手 dispatch needs the pairs; without the pairing stage only local workers serve
+    result = solve_staffing(scenario, upstream.get("pairs"), time_limit_s=settings.time_limit_s)
+    violations = check_staffing_invariants(scenario, result)
+    if violations:
+        raise InvariantViolation("staffing", violations)
+    return StageOutcome(
+        tables={"staffing": result.staffing, "stations": result.stations},
+        report=result.report,
+        carry={"staffing": result.staffing, "stations": result.stations},
+    )
+
+
+STAGES: dict[str, StageFn] = {"pairing": _pairing, "staffing": _staffing}
 ORDER = tuple(STAGES)
 
 
