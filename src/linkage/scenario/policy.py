@@ -11,6 +11,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Designation = Literal["key_assistance", "old_revolutionary", "ethnic"]
+Domain = Literal[
+    "elderly", "children", "disability", "hardship", "family", "community", "volunteer_dev"
+]
 
 
 class _Strict(BaseModel):
@@ -96,6 +99,14 @@ class Volunteers(_Strict):
     max_km: float = Field(30, ge=0, description="default reach of a volunteer, km")
     hours_per_supervisor: float = Field(
         160, ge=0, description="volunteer hours a social worker can supervise per year"
+    )
+    hours_per_person: dict[Domain, float] = Field(
+        default_factory=lambda: dict[Domain, float](
+            {"elderly": 2.0, "children": 6.0, "disability": 6.0, "hardship": 4.0, "family": 3.0}
+        ),
+        description="volunteer hours needed per year per beneficiary of the domain (elderly; "
+        "children at risk + left-behind children; disabled; low-income + extreme-poverty; "
+        "left-behind women) — a planning assumption unless a source is cited",
     )
     source: str | None = None
 
