@@ -44,7 +44,8 @@ def test_duplicate_ids_are_reported_with_both_rows(tmp_path: Path) -> None:
 def test_duplicate_region_code(tmp_path: Path) -> None:
     """A repeated region code is an error on the second row."""
     regions = REGIONS + "632223,海晏县,county,632200,36.9,100.99,1,0,,,,,,,,\n"
-    find(problems_for(tmp_path, regions=regions), source="regions.csv", row=11, column="code")
+    p = find(problems_for(tmp_path, regions=regions), source="regions.csv", row=11, column="code")
+    assert p.value == "632223" and "already at row 10" in p.expected
 
 
 def test_unknown_region_reference_suggests_a_close_code(tmp_path: Path) -> None:
@@ -207,7 +208,8 @@ def test_bad_yaml_value_and_unknown_province(tmp_path: Path) -> None:
 def test_uncited_source(tmp_path: Path) -> None:
     """A rule citing a source id that is not listed is an error."""
     meta = {**SCENARIO, "policy": {"staffing": {"source": "henan-15th"}}}
-    find(problems_for(tmp_path, scenario=meta), column="policy.staffing.source")
+    p = find(problems_for(tmp_path, scenario=meta), column="policy.staffing.source")
+    assert p.value == "henan-15th" and "sources" in p.expected
 
 
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from linkage import reference
-from linkage.scenario.tables import REGIONS
+from linkage.scenario.tables import PERSON_COUNTS, REGIONS
 from linkage.synth.settings import Designations, Geography, Indicators
 
 FloatArray = NDArray[np.float64]
@@ -38,15 +38,8 @@ RATE_SOURCES: dict[str, str] = {
     "2021 bulletin, ~4.4 million rural and ~0.3 million urban 特困 persons)",
 }
 
-COUNT_COLUMNS = (
-    "care_beds",
-    "children_at_risk",
-    "left_behind_children",
-    "left_behind_women",
-    "disabled",
-    "low_income",
-    "extreme_poverty",
-)
+# the synthetic counts: care beds and every beneficiary count but the (real) elderly
+COUNT_COLUMNS = ("care_beds", *(c for c in PERSON_COUNTS if c != "elderly"))
 DESIGNATIONS = ("key_assistance", "old_revolutionary", "ethnic")
 DEFAULT_SHARE_0_14 = 0.18  # 2020 census national share, for the few counties without one
 PSEUDO_COUNTY_SUFFIX = "99"
