@@ -96,6 +96,11 @@ def cmd_solve(args: argparse.Namespace) -> int:
         pairing_method=args.method,
     )
     plan.save(out, force=args.force)
+    if args.export_models:
+        from linkage.pipeline import export_models
+
+        for path in export_models(scenario, args.export_models, stages):
+            print(f"model exported: {path}")
     rows = []
     for r in plan.reports:
         objective = ", ".join(f"{k} {v}" for k, v in r.objectives.items())
@@ -231,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--method",
         choices=["auto", "flow", "cp_sat", "mip"],
         help="pairing method (default: the policy's, auto)",
+    )
+    p.add_argument(
+        "--export-models", metavar="DIR", help="also write each stage's model (MPS) for audit"
     )
     p.set_defaults(run=cmd_solve)
 

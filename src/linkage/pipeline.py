@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
@@ -126,3 +128,25 @@ def solve(
         reports=tuple(reports),
         sources=dict(scenario.meta.sources),
     )
+
+
+def export_models(
+    scenario: Scenario, folder: str | os.PathLike[str], stages: Iterable[str] | None = None
+) -> list[Path]:
+    """Write each stage's model for audit: pairing as MPS (re-solvable by any MIP solver)."""
+    from linkage.scenario.io import atomic_write_bytes
+    from linkage.solvers.pairing import pairing_mps
+
+    wanted = list(ORDER if stages is None else stages)
+    target = Path(folder)
+    written = []
+    if "pairing" in wanted:
+        text, multiplier = pairing_mps(scenario)
+        path = target / "pairing.mps"
+        header = (
+            f"* objective: minimise {multiplier}·(priority-weighted shortfall) − score; "
+            "its optimum is M·W* − S* of the plan\n"
+        )
+        atomic_write_bytes(path, (header + text).encode("utf-8"))
+        written.append(path)
+    return written

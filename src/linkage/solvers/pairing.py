@@ -1067,3 +1067,24 @@ def check_pairing_invariants(scenario: Scenario, result: PairingResult) -> list[
         if float(pairs["score"].sum()) != report.objectives.get("score"):
             problems.append("reported score differs from the pairs table")
     return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# audit export
+
+
+def pairing_mps(scenario: Scenario) -> tuple[str, int]:
+    """The whole pairing model (every candidate, no pruning) as an MPS text, and its M.
+
+    One MIP with the lexicographic objective folded into ``minimise M·W − S`` (exact for the
+    M of ``shortfall_multiplier`` taken over all candidates), so an auditor can re-solve it with
+    any MIP solver: its optimum equals M·W* − S* of the plan.
+    """
+    model = model_arrays(build_candidates(scenario))
+    multiplier = shortfall_multiplier(model, np.ones(model.n, dtype=bool), model.need)
+    objective = np.concatenate(
+        [-model.score.astype(float), (multiplier * model.priority).astype(float)]
+    )
+    mip, _, _ = _mip_model(model, objective, maximize=False, w_cap=None)
+    mip.name = f"linkage pairing: {scenario.name}"
+    return mip.export_to_mps_string(), multiplier
