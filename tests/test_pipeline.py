@@ -103,10 +103,13 @@ def test_default_pipeline_feeds_pairs_into_staffing() -> None:
     """All stages run in order and staffing receives the pairing's pairs for 牵手 dispatch."""
     scenario = linkage.load(Path(__file__).parents[1] / "scenarios" / "jilin")
     plan = linkage.solve(scenario)
-    assert [r.stage for r in plan.reports] == ["pairing", "staffing"]
+    assert [r.stage for r in plan.reports] == ["pairing", "staffing", "volunteers"]
     assert plan.solved
     stations = plan.stations
     assert (stations["assigned"] + stations["shortfall"] - stations["need"]).abs().max() < 1e-6
     assert stations.loc[stations["shortfall"] > 0, "reason_code"].notna().all()
     dispatched = plan.staffing[plan.staffing["via"] == "dispatch"]
     assert set(dispatched["org"]) <= set(plan.pairs["org"])
+    demand = plan.volunteer_demand
+    gap = demand["assigned_hours"] + demand["shortfall_hours"] - demand["need_hours"]
+    assert gap.abs().max() < 1e-6

@@ -90,7 +90,31 @@ def _staffing(
     )
 
 
-STAGES: dict[str, StageFn] = {"pairing": _pairing, "staffing": _staffing}
+def _volunteers(
+    scenario: Scenario, settings: SolveSettings, upstream: Mapping[str, Any]
+) -> StageOutcome:
+    from linkage.solvers.volunteers import check_volunteer_invariants, solve_volunteers
+
+    # supervision capacity comes from the staffing stage's assigned social workers
+    stations = upstream.get("stations")
+    result = solve_volunteers(scenario, stations, time_limit_s=settings.time_limit_s)
+    violations = check_volunteer_invariants(scenario, stations, result)
+    if violations:
+        raise InvariantViolation("volunteers", violations)
+    return StageOutcome(
+        tables={
+            "volunteers": result.volunteers,
+            "volunteer_demand": result.volunteer_demand,
+        },
+        report=result.report,
+    )
+
+
+STAGES: dict[str, StageFn] = {
+    "pairing": _pairing,
+    "staffing": _staffing,
+    "volunteers": _volunteers,
+}
 ORDER = tuple(STAGES)
 
 
