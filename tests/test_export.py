@@ -52,3 +52,37 @@ def test_cli_export_models_writes_mps(tmp_path: Path) -> None:
     )
     assert code == 0
     assert resolve_with_highs(models / "pairing.mps") < 0
+
+
+def test_exported_staffing_arcs_resolve_to_the_plan_cost(tmp_path: Path) -> None:
+    """The staffing arc and node tables, re-solved as an LP by HiGHS, give the plan's flow cost."""
+    import numpy as np
+    import pandas as pd
+    import scipy.sparse as sp
+    from scipy.optimize import linprog
+
+    from linkage.pipeline import export_models
+    from linkage.solvers.staffing import solve_staffing
+
+    scenario = linkage.load(SCENARIOS / "jilin")
+    plan = linkage.solve(scenario, stages=["pairing"])
+    export_models(scenario, tmp_path, ["staffing"], plan)
+    arcs = pd.read_csv(tmp_path / "staffing_arcs.csv")
+    nodes = pd.read_csv(tmp_path / "staffing_nodes.csv")
+    # flow conservation: out − in = supply at every node (a network matrix: the LP is integral)
+    n, m = len(nodes), len(arcs)
+    rows = np.concatenate([arcs["tail"], arcs["head"]])
+    cols = np.concatenate([np.arange(m), np.arange(m)])
+    vals = np.concatenate([np.ones(m), -np.ones(m)])
+    a_eq = sp.csr_matrix((vals, (rows, cols)), shape=(n, m))
+    lp = linprog(
+        arcs["cost"],
+        A_eq=a_eq,
+        b_eq=nodes["supply"],
+        bounds=np.column_stack([np.zeros(m), arcs["capacity"]]),
+        method="highs",
+    )
+    assert lp.status == 0
+    expected = solve_staffing(scenario, plan.pairs).flow_cost
+    assert lp.fun == pytest.approx(expected)
+    assert {"local", "shortfall_first_half", "dispatch"} <= set(arcs["kind"])

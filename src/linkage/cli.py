@@ -99,7 +99,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     if args.export_models:
         from linkage.pipeline import export_models
 
-        for path in export_models(scenario, args.export_models, stages):
+        for path in export_models(scenario, args.export_models, stages, plan):
             print(f"model exported: {path}")
     rows = []
     for r in plan.reports:

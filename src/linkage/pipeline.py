@@ -155,11 +155,16 @@ def solve(
 
 
 def export_models(
-    scenario: Scenario, folder: str | os.PathLike[str], stages: Iterable[str] | None = None
+    scenario: Scenario,
+    folder: str | os.PathLike[str],
+    stages: Iterable[str] | None = None,
+    plan: Plan | None = None,
 ) -> list[Path]:
-    """Write each stage's model for audit: pairing as MPS (re-solvable by any MIP solver)."""
+    """Write each stage's model for audit: pairing as MPS (re-solvable by any MIP solver), the
+    staffing flow as arc and node tables (with the plan's pairs feeding 牵手 dispatch)."""
     from linkage.scenario.io import atomic_write_bytes
     from linkage.solvers.pairing import pairing_mps
+    from linkage.solvers.staffing import staffing_network
 
     wanted = list(ORDER if stages is None else stages)
     target = Path(folder)
@@ -173,4 +178,14 @@ def export_models(
         )
         atomic_write_bytes(path, (header + text).encode("utf-8"))
         written.append(path)
+    if "staffing" in wanted:
+        pairs = plan.tables.get("pairs") if plan is not None else None
+        network = staffing_network(scenario, pairs)
+        for name, frame in (
+            ("staffing_arcs.csv", network.arcs()),
+            ("staffing_nodes.csv", network.nodes()),
+        ):
+            path = target / name
+            atomic_write_bytes(path, frame.to_csv(index=False).encode("utf-8"))
+            written.append(path)
     return written

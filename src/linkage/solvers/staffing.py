@@ -170,14 +170,71 @@ def _dispatch_pairs(
     return used, dest
 
 
-def solve_staffing(
-    scenario: Scenario, pairs: pd.DataFrame | None = None, *, time_limit_s: float | None = None
-) -> StaffingResult:
-    """Assign social-worker pools to township stations; ``pairs`` (org, target) enable dispatch.
+@dataclass(frozen=True, eq=False)
+class StaffingNetwork:
+    """The staffing flow network as arrays (arcs in ``parts`` order, see the module docstring),
+    with what is needed to read a flow back into tables."""
 
-    See the module docstring for the network and ``shortfall_penalties`` for the penalties.
-    """
-    started = time.perf_counter()
+    workers: pd.DataFrame
+    needs: pd.DataFrame
+    supply: IntArray
+    need: IntArray
+    priority: IntArray
+    pool_org: NDArray[Any]
+    loc_p: IntArray
+    loc_s: IntArray
+    loc_cost: IntArray
+    used_pairs: pd.DataFrame
+    n_h: int
+    hub_pools: IntArray
+    pool_hub: IntArray
+    hub_cap: IntArray
+    dest_h: IntArray
+    dest_s: IntArray
+    disp_cost: IntArray
+    p1: int
+    p2: int
+    n_s: int
+    n_nodes: int
+    bounds: IntArray
+    tails: IntArray
+    heads: IntArray
+    caps: IntArray
+    costs: IntArray
+    supplies: IntArray
+
+    def arcs(self) -> pd.DataFrame:
+        """One row per arc: tail, head, capacity, cost and its kind, for audit and other solvers."""
+        kinds = np.repeat(np.array(ARC_KINDS, dtype=object), np.diff(self.bounds))
+        return pd.DataFrame(
+            {
+                "tail": self.tails,
+                "head": self.heads,
+                "capacity": self.caps,
+                "cost": self.costs,
+                "kind": kinds,
+            }
+        )
+
+    def nodes(self) -> pd.DataFrame:
+        """One row per node with its supply (positive) or demand (negative)."""
+        return pd.DataFrame({"node": np.arange(self.n_nodes), "supply": self.supplies})
+
+
+ARC_KINDS = (
+    "local",
+    "to_dispatch_hub",
+    "dispatch_share",
+    "dispatch",
+    "shortfall_first_half",
+    "shortfall_second_half",
+    "unassigned",
+    "shortfall_unused",
+)
+
+
+def staffing_network(scenario: Scenario, pairs: pd.DataFrame | None = None) -> StaffingNetwork:
+    """Build the staffing min-cost-flow network from arrays (no solve)."""
     policy = scenario.policy.staffing
     regions = scenario.regions
     needs = station_needs(scenario)
@@ -248,6 +305,72 @@ def solve_staffing(
     supplies[station_node] = -need
     supplies[f_node] = total_need
     supplies[t_node] = -int(supply.sum())
+
+    return StaffingNetwork(
+        workers=workers,
+        needs=needs,
+        supply=supply,
+        need=need,
+        priority=priority,
+        pool_org=pool_org,
+        loc_p=loc_p,
+        loc_s=loc_s,
+        loc_cost=loc_cost,
+        used_pairs=used_pairs,
+        n_h=n_h,
+        hub_pools=hub_pools,
+        pool_hub=pool_hub,
+        hub_cap=hub_cap,
+        dest_h=dest_h,
+        dest_s=dest_s,
+        disp_cost=disp_cost,
+        p1=p1,
+        p2=p2,
+        n_s=n_s,
+        n_nodes=n_nodes,
+        bounds=bounds,
+        tails=tails,
+        heads=heads,
+        caps=caps,
+        costs=costs,
+        supplies=supplies,
+    )
+
+
+def solve_staffing(
+    scenario: Scenario, pairs: pd.DataFrame | None = None, *, time_limit_s: float | None = None
+) -> StaffingResult:
+    """Assign social-worker pools to township stations; ``pairs`` (org, target) enable dispatch.
+
+    See the module docstring for the network and ``shortfall_penalties`` for the penalties.
+    """
+    started = time.perf_counter()
+    net = staffing_network(scenario, pairs)
+    workers = net.workers
+    needs = net.needs
+    need = net.need
+    pool_org = net.pool_org
+    loc_p = net.loc_p
+    loc_s = net.loc_s
+    loc_cost = net.loc_cost
+    used_pairs = net.used_pairs
+    n_h = net.n_h
+    hub_pools = net.hub_pools
+    pool_hub = net.pool_hub
+    hub_cap = net.hub_cap
+    dest_h = net.dest_h
+    dest_s = net.dest_s
+    disp_cost = net.disp_cost
+    p1 = net.p1
+    p2 = net.p2
+    n_s = net.n_s
+    n_nodes = net.n_nodes
+    bounds = net.bounds
+    tails = net.tails
+    heads = net.heads
+    caps = net.caps
+    costs = net.costs
+    supplies = net.supplies
 
     flow = min_cost_flow.SimpleMinCostFlow()
     arcs = flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
