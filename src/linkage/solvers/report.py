@@ -36,6 +36,32 @@ class StageReport:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
 
+    @classmethod
+    def proven(
+        cls,
+        stage: str,
+        method: str,
+        objectives: Mapping[str, float],
+        *,
+        wall_s: float,
+        variables: int,
+        constraints: int,
+        message: str = "",
+    ) -> StageReport:
+        """An exact method's report: optimal, every bound equal to its objective, gap 0."""
+        return cls(
+            stage,
+            method,
+            "optimal",
+            dict(objectives),
+            dict(objectives),
+            0.0,
+            wall_s,
+            variables,
+            constraints,
+            message,
+        )
+
     @property
     def solved(self) -> bool:
         return self.status in ("optimal", "feasible")

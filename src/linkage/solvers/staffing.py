@@ -346,65 +346,50 @@ def solve_staffing(
     """
     started = time.perf_counter()
     net = staffing_network(scenario, pairs)
-    workers = net.workers
-    needs = net.needs
-    need = net.need
-    pool_org = net.pool_org
-    loc_p = net.loc_p
-    loc_s = net.loc_s
-    loc_cost = net.loc_cost
-    used_pairs = net.used_pairs
-    n_h = net.n_h
-    hub_pools = net.hub_pools
-    pool_hub = net.pool_hub
-    hub_cap = net.hub_cap
-    dest_h = net.dest_h
-    dest_s = net.dest_s
-    disp_cost = net.disp_cost
-    p1 = net.p1
-    p2 = net.p2
-    n_s = net.n_s
-    n_nodes = net.n_nodes
-    bounds = net.bounds
-    tails = net.tails
-    heads = net.heads
-    caps = net.caps
-    costs = net.costs
-    supplies = net.supplies
-
     flow = min_cost_flow.SimpleMinCostFlow()
-    arcs = flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
-    flow.set_nodes_supplies(np.arange(n_nodes, dtype=np.int64), supplies)
+    arcs = flow.add_arcs_with_capacity_and_unit_cost(net.tails, net.heads, net.caps, net.costs)
+    flow.set_nodes_supplies(np.arange(net.n_nodes, dtype=np.int64), net.supplies)
     status = flow.solve()
     if status != flow.OPTIMAL:
-        return _unsolved(needs, used_pairs, started, len(arcs), n_nodes, status, (p1, p2))
+        return _unsolved(
+            net.needs, net.used_pairs, started, len(arcs), net.n_nodes, status, (net.p1, net.p2)
+        )
     x = np.asarray(flow.flows(arcs), dtype=np.int64)
 
     def part(i: int) -> IntArray:
-        return x[bounds[i] : bounds[i + 1]]
+        return x[net.bounds[i] : net.bounds[i + 1]]
 
     # local rows
     lf = part(0)
     on = lf > 0
     local = pd.DataFrame(
         {
-            "p": loc_p[on],
-            "s": loc_s[on],
+            "p": net.loc_p[on],
+            "s": net.loc_s[on],
             "units": lf[on],
-            "distance_km": loc_cost[on],
+            "distance_km": net.loc_cost[on],
             "via": "local",
         }
     )
     # dispatch rows: split each org's hub flow back onto its pools (any split is exact)
     dispatch = _decompose(
-        part(1), hub_pools, pool_hub[hub_pools], part(3), dest_h, dest_s, disp_cost, n_h
+        part(1),
+        net.hub_pools,
+        net.pool_hub[net.hub_pools],
+        part(3),
+        net.dest_h,
+        net.dest_s,
+        net.disp_cost,
+        net.n_h,
     )
     rows = pd.concat([local, dispatch], ignore_index=True)
     staffing = pd.DataFrame(
         {
-            "pool": workers["id"].to_numpy(dtype=object)[rows["p"].to_numpy(dtype=np.int64)],
-            "org": pool_org[rows["p"].to_numpy(dtype=np.int64)],
-            "station": needs["region"].to_numpy(dtype=object)[rows["s"].to_numpy(dtype=np.int64)],
+            "pool": net.workers["id"].to_numpy(dtype=object)[rows["p"].to_numpy(dtype=np.int64)],
+            "org": net.pool_org[rows["p"].to_numpy(dtype=np.int64)],
+            "station": net.needs["region"].to_numpy(dtype=object)[
+                rows["s"].to_numpy(dtype=np.int64)
+            ],
             "workers": rows["units"].to_numpy(dtype=float) / SCALE,
             "distance_km": rows["distance_km"].to_numpy(dtype=np.int64),
             "via": rows["via"].to_numpy(dtype=object),
@@ -414,37 +399,35 @@ def solve_staffing(
     assigned_units = np.bincount(
         rows["s"].to_numpy(dtype=np.int64),
         weights=rows["units"].to_numpy(dtype=float),
-        minlength=n_s,
+        minlength=net.n_s,
     ).astype(np.int64)
     short_units = part(4) + part(5)
-    reachable = np.zeros(n_s, dtype=bool)
-    reachable[loc_s] = True
-    reachable[dest_s[hub_cap[dest_h] > 0]] = True
-    stations = _stations_table(needs, need, assigned_units, short_units, reachable)
+    reachable = np.zeros(net.n_s, dtype=bool)
+    reachable[net.loc_s] = True
+    reachable[net.dest_s[net.hub_cap[net.dest_h] > 0]] = True
+    stations = _stations_table(net.needs, net.need, assigned_units, short_units, reachable)
 
     weighted = float((stations["priority"] * stations["shortfall"]).sum())
     distance = float((staffing["workers"] * staffing["distance_km"]).sum())
     objectives = {"weighted_shortfall": weighted, "distance_km": distance}
-    report = StageReport(
-        stage=STAGE,
-        method="min_cost_flow",
-        status="optimal",
-        objectives=objectives,
-        bound=dict(objectives),
-        gap=0.0,
+    report = StageReport.proven(
+        STAGE,
+        "min_cost_flow",
+        objectives,
         wall_s=time.perf_counter() - started,
         variables=len(arcs),
-        constraints=n_nodes,
-        message=f"{len(loc_p)} local arcs, {len(dest_s)} dispatch arcs, {n_h} dispatching "
-        f"organizations; units of 1/{SCALE} FTE; penalties P1={p1}, P2={p2}",
+        constraints=net.n_nodes,
+        message=f"{len(net.loc_p)} local arcs, {len(net.dest_s)} dispatch arcs, "
+        f"{net.n_h} dispatching organizations; units of 1/{SCALE} FTE; "
+        f"penalties P1={net.p1}, P2={net.p2}",
     )
     return StaffingResult(
         staffing=staffing,
         stations=stations,
-        pairs=used_pairs,
+        pairs=net.used_pairs,
         report=report,
         flow_cost=int(flow.optimal_cost()),
-        penalties=(p1, p2),
+        penalties=(net.p1, net.p2),
     )
 
 
