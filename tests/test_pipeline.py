@@ -103,7 +103,7 @@ def test_default_pipeline_feeds_pairs_into_staffing() -> None:
     """All stages run in order and staffing receives the pairing's pairs for 牵手 dispatch."""
     scenario = linkage.load(Path(__file__).parents[1] / "scenarios" / "jilin")
     plan = linkage.solve(scenario)
-    assert [r.stage for r in plan.reports] == ["pairing", "staffing", "volunteers"]
+    assert [r.stage for r in plan.reports] == ["pairing", "staffing", "volunteers", "funds"]
     assert plan.solved
     stations = plan.stations
     assert (stations["assigned"] + stations["shortfall"] - stations["need"]).abs().max() < 1e-6

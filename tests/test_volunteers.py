@@ -78,7 +78,10 @@ def make(
         ],
         columns=["id", "region", "skills", "hours", "max_km", "count"],
     )
-    meta = {"name": "volunteer test", "policy": {"volunteers": volunteers or {}}}
+    # the hand-computed expectations use these rates, not the policy's defaults
+    rates = {"elderly": 2.0, "children": 6.0, "disability": 6.0, "hardship": 4.0, "family": 3.0}
+    policy = {"hours_per_person": rates, **(volunteers or {})}
+    meta = {"name": "volunteer test", "policy": {"volunteers": policy}}
     tables: dict[str, pd.DataFrame] = {"regions": pd.DataFrame(rows), "volunteers": vols}
     if needs:
         tables["needs"] = pd.DataFrame(needs)

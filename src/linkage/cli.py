@@ -11,7 +11,7 @@ import time
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 EXIT_OK = 0
 EXIT_INVALID = 2
@@ -94,6 +94,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         seed=args.seed,
         workers=args.workers,
         pairing_method=args.method,
+        joint=args.joint,
     )
     plan.save(out, force=args.force)
     if args.export_models:
@@ -117,6 +118,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
         )
     print(f"{scenario.name}")
     print(format_table(rows, ["stage", "method", "status", "objective", "gap", "time", "model"]))
+    if "indicators" in plan.tables:
+        print(_indicator_table(plan.tables["indicators"]))
     for name, frame in plan.tables.items():
         print(f"  {name}: {len(frame)} rows")
     print(f"plan written to {out} in {time.perf_counter() - started:.1f}s")
@@ -126,6 +129,21 @@ def cmd_solve(args: argparse.Namespace) -> int:
                 print(f"not solved: {r.stage}: {r.status}: {r.message}", file=sys.stderr)
         return EXIT_NOT_SOLVED
     return EXIT_OK
+
+
+def _indicator_table(frame: Any) -> str:
+    """The whole-scenario indicators as a text table: before → after (target)."""
+
+    def shown(value: float) -> str:
+        if value != value:  # NaN
+            return "—"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+    rows = [
+        [r.label, shown(r.before), shown(r.after), shown(r.target)]
+        for r in frame.itertuples(index=False)
+    ]
+    return format_table(rows, ["indicator 指标", "before 现状", "after 方案", "target 目标"])
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -238,7 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="pairing method (default: the policy's, auto)",
     )
     p.add_argument(
-        "--export-models", metavar="DIR", help="also write each stage's model (MPS) for audit"
+        "--export-models",
+        metavar="DIR",
+        help="also write each stage's model (MPS, flow arc tables) for audit",
+    )
+    p.add_argument(
+        "--joint",
+        action="store_true",
+        help="also solve the joint LP of staffing, volunteers and funds; report the staged gap",
     )
     p.set_defaults(run=cmd_solve)
 

@@ -110,10 +110,39 @@ def _volunteers(
     )
 
 
+def _funds(
+    scenario: Scenario, settings: SolveSettings, upstream: Mapping[str, Any]
+) -> StageOutcome:
+    from linkage.solvers.funds import check_funds_invariants, solve_funds
+
+    # delivery capacity comes from the assigned social workers and the 牵手 partners
+    stations, pairs = upstream.get("stations"), upstream.get("pairs")
+    result = solve_funds(
+        scenario,
+        stations,
+        pairs,
+        time_limit_s=settings.time_limit_s,
+        seed=settings.seed,
+        workers=settings.workers,
+    )
+    violations = check_funds_invariants(scenario, stations, pairs, result)
+    if violations:
+        raise InvariantViolation("funds", violations)
+    return StageOutcome(
+        tables={
+            "grants": result.grants,
+            "fund_demand": result.fund_demand,
+            "fund_lots": result.fund_lots,
+        },
+        report=result.report,
+    )
+
+
 STAGES: dict[str, StageFn] = {
     "pairing": _pairing,
     "staffing": _staffing,
     "volunteers": _volunteers,
+    "funds": _funds,
 }
 ORDER = tuple(STAGES)
 
@@ -126,10 +155,15 @@ def solve(
     seed: int | None = None,
     workers: int | None = None,
     pairing_method: Literal["auto", "flow", "cp_sat", "mip"] | None = None,
+    joint: bool = False,
 ) -> Plan:
     """Solve the scenario's stages in order (all by default) and return the plan.
 
-    A pure function of its arguments: the same scenario and seed give the same plan.
+    The plan's ``indicators`` table (and ``indicators_by_county``, ``indicators_by_domain``)
+    compare the status quo with the plan. ``joint=True`` also solves the joint LP of staffing,
+    volunteers and funds and reports the staged-vs-joint gap (stage ``joint``, table
+    ``joint``); it needs those three stages. A pure function of its arguments: the same
+    scenario and seed give the same plan.
     """
     wanted = list(ORDER if stages is None else stages)
     unknown = [s for s in wanted if s not in STAGES]
@@ -146,6 +180,21 @@ def solve(
         tables.update(outcome.tables)
         reports.append(outcome.report)
         carried.update(outcome.carry)
+    if joint:
+        missing = [s for s in ("staffing", "volunteers", "funds") if s not in wanted]
+        if missing:
+            raise ValueError(f"the joint model needs the stages {', '.join(missing)} too")
+        from linkage.solvers.joint import solve_joint
+
+        result = solve_joint(scenario, tables, {r.stage: r for r in reports})
+        tables["joint"] = result.terms
+        reports.append(result.report)
+    if tables:
+        from linkage.plan.indicators import indicators
+
+        tables["indicators"] = indicators(scenario, tables)
+        tables["indicators_by_county"] = indicators(scenario, tables, by="county")
+        tables["indicators_by_domain"] = indicators(scenario, tables, by="domain")
     return Plan(
         scenario=scenario.name,
         tables=tables,
@@ -161,7 +210,8 @@ def export_models(
     plan: Plan | None = None,
 ) -> list[Path]:
     """Write each stage's model for audit: pairing as MPS (re-solvable by any MIP solver), the
-    staffing flow as arc and node tables (with the plan's pairs feeding 牵手 dispatch)."""
+    staffing and funds flows as arc and node tables (with the plan's pairs feeding 牵手
+    dispatch, and its stations the funds' delivery capacity)."""
     from linkage.scenario.io import atomic_write_bytes
     from linkage.solvers.pairing import pairing_mps
     from linkage.solvers.staffing import staffing_network
@@ -178,12 +228,24 @@ def export_models(
         )
         atomic_write_bytes(path, (header + text).encode("utf-8"))
         written.append(path)
+    pairs = plan.tables.get("pairs") if plan is not None else None
+    stations = plan.tables.get("stations") if plan is not None else None
     if "staffing" in wanted:
-        pairs = plan.tables.get("pairs") if plan is not None else None
         network = staffing_network(scenario, pairs)
         for name, frame in (
             ("staffing_arcs.csv", network.arcs()),
             ("staffing_nodes.csv", network.nodes()),
+        ):
+            path = target / name
+            atomic_write_bytes(path, frame.to_csv(index=False).encode("utf-8"))
+            written.append(path)
+    if "funds" in wanted:
+        from linkage.solvers.funds import funds_network
+
+        funds, _, _ = funds_network(scenario, stations, pairs)
+        for name, frame in (
+            ("funds_arcs.csv", funds.arcs()),
+            ("funds_nodes.csv", funds.nodes()),
         ):
             path = target / name
             atomic_write_bytes(path, frame.to_csv(index=False).encode("utf-8"))

@@ -6,9 +6,10 @@ from ``sources``; validation checks that the cited source exists.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Designation = Literal["key_assistance", "old_revolutionary", "ethnic"]
 Domain = Literal[
@@ -98,29 +99,69 @@ class Pairing(_Strict):
 class Volunteers(_Strict):
     max_km: float = Field(30, ge=0, description="default reach of a volunteer, km")
     hours_per_supervisor: float = Field(
-        160, ge=0, description="volunteer hours a social worker can supervise per year"
+        400,
+        ge=0,
+        description="volunteer hours a social worker can supervise per year (default: a "
+        "planning assumption of about 20 volunteers × 20 hours)",
     )
     hours_per_person: dict[Domain, float] = Field(
         default_factory=lambda: dict[Domain, float](
-            {"elderly": 2.0, "children": 6.0, "disability": 6.0, "hardship": 4.0, "family": 3.0}
+            {"elderly": 0.2, "children": 3.0, "disability": 1.0, "hardship": 0.5, "family": 0.5}
         ),
         description="volunteer hours needed per year per beneficiary of the domain (elderly; "
         "children at risk + left-behind children; disabled; low-income + extreme-poverty; "
-        "left-behind women) — a planning assumption unless a source is cited",
+        "left-behind women) — a planning assumption unless a source is cited; the defaults "
+        "put Henan's need (≈12 M hours) at about the hours its volunteers give",
     )
     source: str | None = None
 
 
 class Funds(_Strict):
     unit_yuan: int = Field(1000, ge=1, description="money is allocated in whole units of this")
+    yuan_per_person: dict[Domain, float] = Field(
+        default_factory=lambda: dict[Domain, float](
+            {
+                "elderly": 10.0,
+                "children": 100.0,
+                "disability": 30.0,
+                "hardship": 20.0,
+                "family": 20.0,
+            }
+        ),
+        description="funds needed per year per beneficiary of the domain (same beneficiaries as "
+        "volunteers.hours_per_person), yuan — a planning assumption unless a source is cited; "
+        "the defaults put Henan's need at ≈¥460 M a year, about twice its synthetic lots",
+    )
     utility: list[tuple[float, float]] = Field(
         default_factory=lambda: [(0.5, 1.0), (0.3, 0.6), (0.2, 0.3)],
-        description="concave utility: (share of the need, value per unit) segments, falling",
+        description="concave utility: (share of the need, value per unit) segments; shares add "
+        "up to 1, values positive and falling",
     )
     per_worker_yuan: float = Field(
         500000, ge=0, description="funds one assigned social worker can deliver per year"
     )
+    per_partner_yuan: float = Field(
+        1000000,
+        ge=0,
+        description="funds a 牵手 partner organization can deliver per year in the target it is "
+        "paired with, shared by the target's stations",
+    )
     source: str | None = None
+
+    @field_validator("utility")
+    @classmethod
+    def _concave(cls, segments: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if not segments:
+            raise ValueError("give at least one (share, value) segment")
+        shares = [share for share, _ in segments]
+        values = [value for _, value in segments]
+        if any(share <= 0 for share in shares) or abs(sum(shares) - 1.0) > 1e-6:
+            raise ValueError(f"shares must be positive and add up to 1, not {shares}")
+        if any(value <= 0 for value in values) or any(
+            later > earlier for earlier, later in pairwise(values)
+        ):
+            raise ValueError(f"values must be positive and falling (concave), not {values}")
+        return segments
 
 
 class Solver(_Strict):

@@ -45,18 +45,22 @@ A reward arc has a negative cost; it is saturated and reversed to keep costs non
 turns it into the shortfall arc (the flow on the reversed arc is need − served = shortfall).
 The network solved (nodes: groups, hubs, demand nodes (s, d), stations s, sink T)::
 
-    group → hub(o, d)  cap supply(group)     cost 0                    d in the group's skills
-    hub(o, d) → (s, d) cap need(s, d)        cost km(o, s)             s within o's reach
-    s → (s, d)         cap need(s, d)        cost priority(s) × P      shortfall
-    s → T              cap supervision(s)    cost 0                    supervised hours
-    group → T          cap supply(group)     cost 0                    unused hours
+    group → hub(o, d)  cap supply(group)     cost 0                 to_hub      d in its skills
+    hub(o, d) → (s, d) cap need(s, d)        cost km(o, s)          reach       s within reach
+    s → (s, d)         cap need(s, d)        cost priority(s) × P   shortfall
+    s → T              cap supervision(s)    cost 0                 supervised
+    group → T          cap supply(group)     cost 0                 unused      hours left unused
 
 supplies: group +supply, (s, d) −need, s +Σ_d need(s, d), T −Σ supply. A demand node receives
 pool hours and shortfall adding to its need; a station emits its needs' total either as
 shortfall or, at most its supervision capacity, as supervised hours, so the pool hours it gets
 are at most its supervision capacity. A station with no supervision capacity gets no reach arcs
-(no hour could reach it anyway). See ``shortfall_penalty`` for P. The time limit is accepted
-for a uniform stage interface; the flow solver has none and is exact.
+(no hour could reach it anyway); s → T is capped at min(supervision(s), Σ_d need(s, d)).
+See ``shortfall_penalty`` for P. ``volunteer_network`` builds exactly this network as arrays
+(``VolunteerNetwork``, arcs in the order above with the kinds named there; its ``arcs()`` and
+``nodes()`` tables carry readable labels, for audit and other solvers) and ``solve_volunteers``
+solves it. The time limit is accepted for a uniform stage interface; the flow solver has none
+and is exact.
 """
 
 from __future__ import annotations
@@ -316,21 +320,135 @@ def _cut(
     )
 
 
-def solve_volunteers(
-    scenario: Scenario,
-    stations: pd.DataFrame | None = None,
-    *,
-    time_limit_s: float | None = None,
-    aggregate: bool = True,
-) -> VolunteerResult:
-    """Assign volunteer pools to (station, domain) needs under the stations' supervision capacity.
+ARC_KINDS: tuple[str, ...] = ("to_hub", "reach", "shortfall", "supervised", "unused")
+NODE_KINDS: tuple[str, ...] = ("group", "hub", "demand", "station", "sink")
 
-    ``stations`` is the staffing stage's ``stations`` table (region, assigned FTE); None means
-    no social worker is assigned anywhere, so nothing can be supervised. See the module
-    docstring for the network and ``shortfall_penalty`` for P. ``aggregate=False`` gives every
-    pool its own node (the same optimum, a larger network: for checking the aggregation).
+
+@dataclass(frozen=True, eq=False)
+class VolunteerNetwork:
+    """The volunteer flow network as solved (see the module docstring), as arrays.
+
+    Nodes are numbered groups, hubs, demand nodes (s, d), stations, then the sink T; arcs are in
+    ``ARC_KINDS`` order, part i being ``bounds[i]:bounds[i + 1]``. Besides the arrays given to
+    the solver (``tails``, ``heads``, ``caps``, ``costs``, ``supplies``) it keeps what reads a
+    flow back into the plan's tables, and a kind and a readable label per node.
     """
-    started = time.perf_counter()
+
+    pools: pd.DataFrame
+    demand: pd.DataFrame
+    station_codes: NDArray[Any]
+    no_staffing: bool
+    need: IntArray
+    d_s: IntArray
+    d_k: IntArray
+    d_prio: IntArray
+    sup_cap: IntArray
+    pool_supply: IntArray
+    pool_group: IntArray
+    groups: pd.DataFrame
+    g_supply: IntArray
+    hub_o: IntArray
+    hub_k: IntArray
+    origins: pd.DataFrame
+    gh_g: IntArray
+    gh_hub: IntArray
+    arc_h: IntArray
+    arc_d: IntArray
+    arc_cost: IntArray
+    reachable: BoolArray
+    penalty: int
+    n_g: int
+    n_h: int
+    n_d: int
+    n_s: int
+    n_nodes: int
+    bounds: IntArray
+    tails: IntArray
+    heads: IntArray
+    caps: IntArray
+    costs: IntArray
+    supplies: IntArray
+    node_kind: NDArray[Any]
+    node_label: NDArray[Any]
+
+    def arcs(self) -> pd.DataFrame:
+        """One row per arc: tail, head, capacity, cost, kind and the end nodes' labels."""
+        kinds = np.repeat(np.array(ARC_KINDS, dtype=object), np.diff(self.bounds))
+        return pd.DataFrame(
+            {
+                "tail": self.tails,
+                "head": self.heads,
+                "capacity": self.caps,
+                "cost": self.costs,
+                "kind": kinds,
+                "tail_label": self.node_label[self.tails],
+                "head_label": self.node_label[self.heads],
+            }
+        )
+
+    def nodes(self) -> pd.DataFrame:
+        """One row per node: its kind, label and supply (positive) or demand (negative)."""
+        return pd.DataFrame(
+            {
+                "node": np.arange(self.n_nodes, dtype=np.int64),
+                "kind": self.node_kind,
+                "label": self.node_label,
+                "supply": self.supplies,
+            }
+        )
+
+
+def _reach_text(reach: NDArray[Any]) -> list[str]:
+    return [f"≤{float(r):g} km" for r in reach]
+
+
+def _node_labels(
+    groups: pd.DataFrame,
+    pool_ids: NDArray[Any] | None,
+    origins: pd.DataFrame,
+    hub_o: IntArray,
+    hub_k: IntArray,
+    demand: pd.DataFrame,
+    station_codes: NDArray[Any],
+) -> tuple[NDArray[Any], NDArray[Any]]:
+    """Kind and readable label per node, in node order (labels are unique within a network)."""
+    domains = np.array(DOMAIN_ORDER, dtype=object)
+    skills = ["*" if s.strip() == "" else s for s in groups["skills"].astype(str)]
+    group_label = [
+        f"{'pool ' + str(p) if pool_ids is not None else 'group'} {r} [{s}] {t}"
+        for p, r, s, t in zip(
+            pool_ids if pool_ids is not None else [None] * len(groups),
+            groups["region"].astype(str),
+            skills,
+            _reach_text(groups["reach"].to_numpy()),
+            strict=True,
+        )
+    ]
+    o_region = origins["region"].astype(str).to_numpy(dtype=object)
+    o_reach = np.array(_reach_text(origins["reach"].to_numpy()), dtype=object)
+    hub_label = [
+        f"hub {r} {t} {d}"
+        for r, t, d in zip(o_region[hub_o], o_reach[hub_o], domains[hub_k], strict=True)
+    ]
+    demand_label = [
+        f"{s}/{d}"
+        for s, d in zip(demand["station"].astype(str), demand["domain"].astype(str), strict=True)
+    ]
+    station_label = [f"station {s}" for s in station_codes]
+    labels = np.array([*group_label, *hub_label, *demand_label, *station_label, "T"], dtype=object)
+    sizes = [len(group_label), len(hub_label), len(demand_label), len(station_label), 1]
+    kinds = np.repeat(np.array(NODE_KINDS, dtype=object), sizes)
+    return kinds, labels
+
+
+def volunteer_network(
+    scenario: Scenario, stations: pd.DataFrame | None = None, *, aggregate: bool = True
+) -> VolunteerNetwork:
+    """Build the volunteer min-cost-flow network from arrays (no solve).
+
+    ``stations`` is the staffing stage's ``stations`` table, as ``solve_volunteers`` takes it;
+    ``aggregate=False`` gives every pool its own node.
+    """
     policy = scenario.policy.volunteers
     regions = scenario.regions
     demand = volunteer_needs(scenario)
@@ -375,8 +493,8 @@ def solve_volunteers(
     gi, gk = np.nonzero(g_skill & (g_supply > 0)[:, None])
     hub_codes, gh_hub = np.unique(origin_id[gi] * n_k + gk, return_inverse=True)
     gh_hub = np.asarray(gh_hub, dtype=np.int64).reshape(-1)
-    hub_o = hub_codes // n_k
-    hub_k = hub_codes % n_k
+    hub_o = np.asarray(hub_codes // n_k, dtype=np.int64)
+    hub_k = np.asarray(hub_codes % n_k, dtype=np.int64)
     n_h = len(hub_codes)
     # hub → (station, domain): every station in the origin's reach that needs the domain
     per_h = o_count[hub_o]
@@ -416,7 +534,7 @@ def solve_volunteers(
         (station_node, np.full(n_s, t_node), np.minimum(sup_cap, station_need), np.zeros(n_s)),
         (group_node, np.full(n_g, t_node), g_supply, np.zeros(n_g)),
     ]
-    bounds = np.cumsum([0] + [len(p[0]) for p in parts])
+    bounds = np.cumsum([0] + [len(p[0]) for p in parts]).astype(np.int64)
     tails, heads, caps, costs = (
         np.concatenate([np.asarray(p[i], dtype=np.int64) for p in parts]) for i in range(4)
     )
@@ -425,45 +543,128 @@ def solve_volunteers(
     supplies[demand_node] = -need
     supplies[station_node] = station_need
     supplies[t_node] = -int(g_supply.sum())
+    node_kind, node_label = _node_labels(
+        groups,
+        None if aggregate else pools["id"].to_numpy(dtype=object),
+        origins,
+        hub_o,
+        hub_k,
+        demand,
+        station_codes,
+    )
 
+    return VolunteerNetwork(
+        pools=pools,
+        demand=demand,
+        station_codes=station_codes,
+        no_staffing=stations is None,
+        need=need,
+        d_s=d_s,
+        d_k=d_k,
+        d_prio=d_prio,
+        sup_cap=sup_cap,
+        pool_supply=pool_supply,
+        pool_group=pool_group,
+        groups=groups,
+        g_supply=g_supply,
+        hub_o=hub_o,
+        hub_k=hub_k,
+        origins=origins,
+        gh_g=gh_g,
+        gh_hub=gh_hub,
+        arc_h=arc_h,
+        arc_d=arc_d,
+        arc_cost=arc_cost,
+        reachable=reachable,
+        penalty=penalty,
+        n_g=n_g,
+        n_h=n_h,
+        n_d=n_d,
+        n_s=n_s,
+        n_nodes=n_nodes,
+        bounds=bounds,
+        tails=tails,
+        heads=heads,
+        caps=caps,
+        costs=costs,
+        supplies=supplies,
+        node_kind=node_kind,
+        node_label=node_label,
+    )
+
+
+def solve_volunteers(
+    scenario: Scenario,
+    stations: pd.DataFrame | None = None,
+    *,
+    time_limit_s: float | None = None,
+    aggregate: bool = True,
+) -> VolunteerResult:
+    """Assign volunteer pools to (station, domain) needs under the stations' supervision capacity.
+
+    ``stations`` is the staffing stage's ``stations`` table (region, assigned FTE); None means
+    no social worker is assigned anywhere, so nothing can be supervised. See the module
+    docstring for the network (built by ``volunteer_network``) and ``shortfall_penalty`` for P.
+    ``aggregate=False`` gives every pool its own node (the same optimum, a larger network: for
+    checking the aggregation).
+    """
+    started = time.perf_counter()
+    net = volunteer_network(scenario, stations, aggregate=aggregate)
     flow = min_cost_flow.SimpleMinCostFlow()
-    arcs = flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
-    flow.set_nodes_supplies(np.arange(n_nodes, dtype=np.int64), supplies)
+    arcs = flow.add_arcs_with_capacity_and_unit_cost(net.tails, net.heads, net.caps, net.costs)
+    flow.set_nodes_supplies(np.arange(net.n_nodes, dtype=np.int64), net.supplies)
     status = flow.solve()
     if status != flow.OPTIMAL:
         return _unsolved(
-            demand, need, stations is None, started, len(arcs), n_nodes, status, penalty, n_g
+            net.demand,
+            net.need,
+            net.no_staffing,
+            started,
+            len(arcs),
+            net.n_nodes,
+            status,
+            net.penalty,
+            net.n_g,
         )
     x = np.asarray(flow.flows(arcs), dtype=np.int64)
 
     def part(i: int) -> IntArray:
-        return x[bounds[i] : bounds[i + 1]]
+        return x[net.bounds[i] : net.bounds[i + 1]]
 
     arc_flow = part(1)
     # back from hubs and groups to pools: cut the flows laid end to end (see ``_cut``)
-    hub_arc, in_arc, hub_hours = _cut(arc_h, arc_flow, gh_hub, part(0))
-    piece, piece_pool, piece_hours = _cut(gh_g[in_arc], hub_hours, pool_group, pool_supply)
+    hub_arc, in_arc, hub_hours = _cut(net.arc_h, arc_flow, net.gh_hub, part(0))
+    piece, piece_pool, piece_hours = _cut(
+        net.gh_g[in_arc], hub_hours, net.pool_group, net.pool_supply
+    )
     piece_arc = hub_arc[piece]
+    piece_d = net.arc_d[piece_arc]
     plan = pd.DataFrame(
         {
-            "pool": pools["id"].to_numpy(dtype=object)[piece_pool],
-            "station": station_codes[d_s[arc_d[piece_arc]]],
-            "domain": np.array(DOMAIN_ORDER, dtype=object)[d_k[arc_d[piece_arc]]],
+            "pool": net.pools["id"].to_numpy(dtype=object)[piece_pool],
+            "station": net.station_codes[net.d_s[piece_d]],
+            "domain": np.array(DOMAIN_ORDER, dtype=object)[net.d_k[piece_d]],
             "hours": piece_hours,
-            "distance_km": arc_cost[piece_arc],
+            "distance_km": net.arc_cost[piece_arc],
         },
         columns=list(PLAN_COLUMNS),
     )
-    assigned = np.bincount(arc_d, weights=arc_flow, minlength=n_d).astype(np.int64)
+    assigned = np.bincount(net.arc_d, weights=arc_flow, minlength=net.n_d).astype(np.int64)
     short = part(2)
     supervised = part(3)
-    saturated = supervised >= sup_cap
+    saturated = supervised >= net.sup_cap
     table = _demand_table(
-        demand, need, assigned, short, reachable, saturated[d_s], stations is None
+        net.demand,
+        net.need,
+        assigned,
+        short,
+        net.reachable,
+        saturated[net.d_s],
+        net.no_staffing,
     )
 
-    weighted = float((d_prio * short).sum())
-    distance = float((arc_flow * arc_cost).sum())
+    weighted = float((net.d_prio * short).sum())
+    distance = float((arc_flow * net.arc_cost).sum())
     objectives = {"weighted_shortfall_hours": weighted, "distance": distance}
     report = StageReport.proven(
         STAGE,
@@ -471,19 +672,19 @@ def solve_volunteers(
         objectives,
         wall_s=time.perf_counter() - started,
         variables=len(arcs),
-        constraints=n_nodes,
-        message=f"{len(pools)} pools in {n_g} groups, {n_d} (station, domain) needs, "
-        f"{n_h} (origin, domain) hubs, {len(arc_h)} reach arcs; units of 1 hour; "
-        f"penalty P={penalty}"
-        + ("; no staffing given, so no supervision capacity" if stations is None else ""),
+        constraints=net.n_nodes,
+        message=f"{len(net.pools)} pools in {net.n_g} groups, {net.n_d} (station, domain) needs, "
+        f"{net.n_h} (origin, domain) hubs, {len(net.arc_h)} reach arcs; units of 1 hour; "
+        f"penalty P={net.penalty}"
+        + ("; no staffing given, so no supervision capacity" if net.no_staffing else ""),
     )
     return VolunteerResult(
         volunteers=plan,
         volunteer_demand=table,
         report=report,
         flow_cost=int(flow.optimal_cost()),
-        penalty=penalty,
-        groups=n_g,
+        penalty=net.penalty,
+        groups=net.n_g,
     )
 
 
