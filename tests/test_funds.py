@@ -248,8 +248,9 @@ def build_reference(
         return {w.strip() for w in str(value).split(";") if w.strip()}
 
     for r in lot_rows:
-        kind = r.get("kind") if isinstance(r.get("kind"), str) else "funds"
-        lot_unit = r.get("unit") if isinstance(r.get("unit"), str) else "yuan"
+        kind, lot_unit = r.get("kind"), r.get("unit")
+        kind = kind if isinstance(kind, str) else "funds"
+        lot_unit = lot_unit if isinstance(lot_unit, str) else "yuan"
         if kind != "funds" or lot_unit.strip().lower() not in MONEY_UNITS:
             continue
         i = len(supply)
@@ -328,9 +329,9 @@ def reference_optimum(ref: Reference, *, minimums: bool) -> float:
     lower = np.zeros(n_var)
     upper = np.concatenate(
         [
-            np.array(x_ub, float),
-            np.array([ref.caps[n][j] for n, j in segs], float),
-            np.array([ref.partner_cap[ref.target_of[t]] for t in drawers], float),  # type: ignore[index]
+            np.array(x_ub, dtype=np.float64),
+            np.array([ref.caps[n][j] for n, j in segs], dtype=np.float64),
+            np.array([ref.partner_cap[str(ref.target_of[t])] for t in drawers], dtype=np.float64),
             np.ones(n_y),
         ]
     )
@@ -420,9 +421,9 @@ def check_reasons(ref: Reference, result: FundsResult, unit: int) -> None:
     lots_of: dict[int, list[int]] = {}
     for i, n in ref.allowed:
         lots_of.setdefault(n, []).append(i)
-    table = result.fund_demand.set_index(["station", "domain"])
+    table = {(r["station"], r["domain"]): r for r in result.fund_demand.to_dict("records")}
     for n, (t, d) in enumerate(ref.demands):
-        row = table.loc[(t, d)]
+        row = table[(t, d)]
         if row["shortfall_yuan"] == 0:
             assert row["reason_code"] == ""
             continue
@@ -552,7 +553,7 @@ def instances(draw: st.DrawFn, min_grants: bool = False) -> Case:
 FAST = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # CP-SAT examples are slow to shrink (minutes); a failure is reported as drawn
 NO_SHRINK = settings(
-    max_examples=50,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
@@ -613,6 +614,32 @@ def test_exact_objective_is_the_plans_worth() -> None:
     assert result.report.gap == 0
 
 
+def test_repair_reports_its_gap() -> None:
+    """Forced heuristic on a lot whose relaxed grants fall below its minimum: plan keeps the
+    minimum, W lies between the exact optimum and the unfunded worst case, the gap is reported."""
+    sc = make(
+        [[2]],
+        {T1: {"elderly": 400}, T2: {"elderly": 400}},
+        [{"amount": 4000, "min_grant": 3000}],
+    )
+    stations = staff({T1: 1.0, T2: 1.0})
+    # each need is 4 units in segments 2/1/1 worth 100/60/30: relaxed 2 + 2 leaves W = 180;
+    # with the minimum one station takes all 4: W = 290; nothing granted: W = 580
+    exact = solve_funds(sc, stations, None)
+    assert exact.report.status == "optimal"
+    assert exact.report.method == "cp_sat"
+    assert exact.flow_cost == 290
+    heuristic = solve_funds(sc, stations, None, exact_limit=0)
+    report = heuristic.report
+    assert report.method == "min_cost_flow+repair"
+    assert report.status == "feasible"
+    assert report.bound["weighted_unmet"] == 180
+    assert 290 <= heuristic.flow_cost <= 580
+    assert report.gap == pytest.approx((heuristic.flow_cost - 180) / heuristic.flow_cost)
+    assert (heuristic.grants["amount_yuan"] >= 3000).all()
+    assert check_funds_invariants(sc, stations, None, heuristic) == []
+
+
 @settings(NO_SHRINK, max_examples=40)
 @given(instances(min_grants=True))
 def test_repair_heuristic_bound_and_gap(case: Case) -> None:
@@ -645,10 +672,6 @@ def test_repair_heuristic_bound_and_gap(case: Case) -> None:
 # the invariant checker catches broken plans
 
 
-def _tamper(result: FundsResult, **tables: pd.DataFrame) -> FundsResult:
-    return dataclasses.replace(result, **tables)
-
-
 def test_invariant_checker_catches_violations() -> None:
     """Checker flags a grant above its lot, a child-welfare grant to elderly, a lost reason,
     a grant below its minimum, and funds beyond a station's delivery capacity."""
@@ -669,25 +692,31 @@ def test_invariant_checker_catches_violations() -> None:
 
     over = grants.copy()
     over.loc[cw, "amount_yuan"] = 6000
-    text = " | ".join(check_funds_invariants(sc, stations, None, _tamper(result, grants=over)))
+    text = " | ".join(
+        check_funds_invariants(sc, stations, None, dataclasses.replace(result, grants=over))
+    )
     assert "lot L1: ¥6,000 granted, has ¥5,000" in text
 
     wrong = grants.copy()
     wrong.loc[cw, "domain"] = "elderly"
-    text = " | ".join(check_funds_invariants(sc, stations, None, _tamper(result, grants=wrong)))
+    text = " | ".join(
+        check_funds_invariants(sc, stations, None, dataclasses.replace(result, grants=wrong))
+    )
     assert f"lot L1 → {T1}/elderly: its restrictions do not allow it" in text
 
     demand = result.fund_demand.copy()
     short = demand.index[demand["shortfall_yuan"] > 0][0]
     demand.loc[short, ["reason_code", "reason"]] = ""
     text = " | ".join(
-        check_funds_invariants(sc, stations, None, _tamper(result, fund_demand=demand))
+        check_funds_invariants(sc, stations, None, dataclasses.replace(result, fund_demand=demand))
     )
     assert "a fund shortfall without a reason" in text
 
     small = grants.copy()
     small.loc[mg, "amount_yuan"] = 1000
-    text = " | ".join(check_funds_invariants(sc, stations, None, _tamper(result, grants=small)))
+    text = " | ".join(
+        check_funds_invariants(sc, stations, None, dataclasses.replace(result, grants=small))
+    )
     assert "below its minimum grant" in text
 
     poor = staff({T1: 0.0, T2: 0.0, T3: 0.0})
@@ -701,6 +730,15 @@ def test_invariant_checker_catches_violations() -> None:
 
 def _demand(result: FundsResult) -> pd.DataFrame:
     return result.fund_demand.set_index(["station", "domain"])
+
+
+def granted(result: FundsResult) -> dict[str, int]:
+    """Yuan granted per station, over its domains."""
+    out: dict[str, int] = {}
+    table = result.fund_demand
+    for s, g in zip(table["station"], table["granted_yuan"], strict=True):
+        out[str(s)] = out.get(str(s), 0) + int(g)
+    return out
 
 
 def test_concave_utility_spreads_money() -> None:
@@ -762,6 +800,23 @@ def test_shortfall_reasons() -> None:
     reach = _demand(bare).drop(index=(T1, "elderly"))
     assert set(reach["reason_code"]) == {"delivery_capacity"}
     assert reach["reason"].str.contains("no social workers assigned").all()
+
+
+def test_minimum_grant_reason() -> None:
+    """A need smaller than the only lot's minimum grant is short for that reason, not budget."""
+    sc = make(
+        [[1]],
+        {T1: {"elderly": 200}},
+        [{"amount": 5000, "min_grant": 3000}],
+        funds={"yuan_per_person": {"elderly": 10}},
+    )
+    stations = staff({T1: 10.0})
+    result = solve_funds(sc, stations, None)
+    row = _demand(result).loc[(T1, "elderly")]
+    assert row["need_yuan"] == 2000 and row["granted_yuan"] == 0
+    assert row["reason_code"] == "minimum_grant"
+    assert "minimum" in row["reason"]
+    assert check_funds_invariants(sc, stations, None, result) == []
 
 
 def test_goods_service_and_foreign_lots_are_listed_not_granted() -> None:
@@ -846,14 +901,13 @@ def test_partner_pool_is_shared_by_the_county() -> None:
     stations = staff({T1: 0.0, T2: 0.0, u1: 0.0})
     pairs = pair_table({C0: 2})
     result = solve_funds(sc, stations, pairs)
-    table = _demand(result)
-    pooled = table.loc[(T1, "elderly"), "granted_yuan"] + table.loc[(T2, "elderly"), "granted_yuan"]
-    assert pooled == 6000  # 2 partners × ¥3,000
+    got = granted(result)
+    assert got[T1] + got[T2] == 6000  # 2 partners × ¥3,000
     # concave: the pool goes to first segments (5 units each), never deeper into one need
-    assert table.loc[(T1, "elderly"), "granted_yuan"] <= 5000
-    assert table.loc[(T2, "elderly"), "granted_yuan"] <= 5000
-    assert table.loc[(u1, "elderly"), "granted_yuan"] == 0
-    assert set(table["reason_code"]) == {"delivery_capacity"}
+    assert got[T1] <= 5000
+    assert got[T2] <= 5000
+    assert got[u1] == 0
+    assert set(result.fund_demand["reason_code"]) == {"delivery_capacity"}
     assert check_funds_invariants(sc, stations, pairs, result) == []
     # a township target: its own pool, on top of its workers
     more = pair_table({C0: 2, u1: 1})
@@ -873,11 +927,11 @@ def shipped(request: pytest.FixtureRequest) -> tuple[Scenario, linkage.Plan]:
 
 
 def test_shipped_scenarios_fund(shipped: tuple[Scenario, Any]) -> None:
-    """Henan and Jilin: a funds report (optimal, or feasible with gap < 1e-3), the three tables,
+    """Henan and Jilin: a funds report (optimal, or feasible with gap < 1 %), the three tables,
     and the invariants hold."""
     scenario, plan = shipped
     report = plan.report("funds")
-    assert report.status == "optimal" or (report.status == "feasible" and report.gap < 1e-3), report
+    assert report.status == "optimal" or (report.status == "feasible" and report.gap < 0.01), report
     for name in ("grants", "fund_demand", "fund_lots"):
         assert name in plan.tables
     assert len(plan.grants) > 0

@@ -210,8 +210,8 @@ def export_models(
     plan: Plan | None = None,
 ) -> list[Path]:
     """Write each stage's model for audit: pairing as MPS (re-solvable by any MIP solver), the
-    staffing and funds flows as arc and node tables (with the plan's pairs feeding 牵手
-    dispatch, and its stations the funds' delivery capacity)."""
+    staffing, volunteer and funds flows as arc and node tables (with the plan's pairs feeding
+    牵手 dispatch, and its stations the supervision and delivery capacities)."""
     from linkage.scenario.io import atomic_write_bytes
     from linkage.solvers.pairing import pairing_mps
     from linkage.solvers.staffing import staffing_network
@@ -235,6 +235,17 @@ def export_models(
         for name, frame in (
             ("staffing_arcs.csv", network.arcs()),
             ("staffing_nodes.csv", network.nodes()),
+        ):
+            path = target / name
+            atomic_write_bytes(path, frame.to_csv(index=False).encode("utf-8"))
+            written.append(path)
+    if "volunteers" in wanted:
+        from linkage.solvers.volunteers import volunteer_network
+
+        volunteers = volunteer_network(scenario, stations)
+        for name, frame in (
+            ("volunteers_arcs.csv", volunteers.arcs()),
+            ("volunteers_nodes.csv", volunteers.nodes()),
         ):
             path = target / name
             atomic_write_bytes(path, frame.to_csv(index=False).encode("utf-8"))

@@ -66,6 +66,7 @@ its gap to the bound is reported.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -95,6 +96,8 @@ REASONS: dict[str, str] = {
     "donor_restriction": "无符合捐赠限定的资金 / no lot's restrictions allow this need",
     "delivery_capacity": "社工承接能力已满 / the station's social workers and partners cannot "
     "deliver more",
+    "minimum_grant": "低于最小资助额 / the lots with money left that may fund it have a minimum "
+    "grant it cannot take",
     "budget_exhausted": "可用资金已用尽 / every lot that may fund this need is spent",
 }
 NO_STAFFING_NOTE = "（未给出社工配置 / no social workers assigned: staffing not given）"
@@ -775,9 +778,10 @@ def _to_lots(
 
 
 def eligible_pairs(
-    scenario: Scenario, lots: _Lots, demand: pd.DataFrame
+    scenario: Scenario, lots: _Lots, demand: pd.DataFrame, which: IntArray | None = None
 ) -> tuple[IntArray, IntArray]:
-    """Every (lot position, demand position) the lot's restrictions allow, one lot at a time."""
+    """Every (lot position, demand position) the lot's restrictions allow, one lot at a time
+    (only the lot positions ``which`` when given)."""
     station_codes = station_needs(scenario)["region"].to_numpy(dtype=object)
     tree = Hierarchy(scenario.regions)
     chain = [tree.positions(station_codes)]
@@ -790,7 +794,7 @@ def eligible_pairs(
     d_k = demand["k"].to_numpy(dtype=np.int64)
     out_l: list[IntArray] = []
     out_d: list[IntArray] = []
-    for i in range(len(lots.units)):
+    for i in range(len(lots.units)) if which is None else which.tolist():
         des, dom = int(lots.designations[i]), int(lots.domains[i])
         ok = ((dom >> d_k) & 1).astype(bool)
         if des:
@@ -1047,9 +1051,9 @@ def _exact_min_grants(
     unfunded = np.array([[solver.value(v) for v in row] for row in u], dtype=np.int64).reshape(
         n_d, n_seg
     )
-    allocation = _Allocation(
-        pair_l[used], pair_d[used], values[used], unfunded, int(solver.objective_value)
-    )
+    # the worth of what is left unfunded, from the integer solution (objective_value is a float)
+    cost = int((network.worth * unfunded).sum())
+    allocation = _Allocation(pair_l[used], pair_d[used], values[used], unfunded, cost)
     proven = "optimal" if status == cp_model.OPTIMAL else "feasible"
     return allocation, float(solver.best_objective_bound), proven
 
@@ -1109,13 +1113,14 @@ def solve_funds(
                 solver.seed if seed is None else seed,
                 solver.workers if workers is None else workers,
             )
+            # the objective is integral: CP-SAT's float bound may be rounded up
+            bound = max(bound, math.ceil(cp_bound - 1e-6)) if math.isfinite(cp_bound) else bound
             if exact is not None and exact.cost <= repaired.cost:
-                allocation, method = exact, "cp_sat"
-                bound = max(bound, cp_bound)
-                status = cp_status
+                allocation, method, status = exact, "cp_sat", cp_status
+                if cp_status == "optimal":
+                    bound = float(exact.cost)
             else:
                 allocation, method, status = repaired, "min_cost_flow+repair", "feasible"
-                bound = max(bound, cp_bound)
         else:
             allocation, method, status = repaired, "min_cost_flow+repair", "feasible"
             note = "; minimum grants: flow bound without them, plan repaired"
@@ -1130,8 +1135,21 @@ def solve_funds(
     funded_s = np.bincount(d_s, weights=granted, minlength=len(network.deliver)).astype(np.int64)
     saturated = _delivery_saturated(network, funded_s)
     spent = np.bincount(allocation.lot, weights=allocation.units, minlength=len(lots.units))
+    # a need some lot with money left may fund: that lot's minimum grant is what stops it
+    left = np.flatnonzero((lots.units - spent > 0) & (lots.min_units > 0))
+    below = np.zeros(len(demand), dtype=bool)
+    if len(left):
+        below[eligible_pairs(scenario, lots, demand, left)[1]] = True
     table = _demand_table(
-        demand, full_need, granted, short, network.reachable, saturated[d_s], stations is None, unit
+        demand,
+        full_need,
+        granted,
+        short,
+        network.reachable,
+        saturated[d_s],
+        below,
+        stations is None,
+        unit,
     )
     if lots.regions and not network.reachable.all():
         # top-up and exact paths never reach beyond the classes' reach: nothing to add
@@ -1183,20 +1201,18 @@ def _demand_table(
     short: IntArray,
     reachable: BoolArray,
     saturated: BoolArray,
+    below_minimum: BoolArray,
     no_staffing: bool,
     unit: int,
 ) -> pd.DataFrame:
     """One row per (station, domain) need. Reason of a shortfall, first that applies: no lot
-    may fund it; the station cannot deliver more; else every lot that may fund it is spent (at
-    the optimum an eligible unit left unspent with free delivery would be granted)."""
-    code = np.where(
-        short > 0,
-        np.where(
-            ~reachable,
-            "donor_restriction",
-            np.where(saturated, "delivery_capacity", "budget_exhausted"),
-        ),
-        "",
+    may fund it; the station cannot deliver more; a lot with money left may fund it but only
+    in grants of at least its minimum; else every lot that may fund it is spent (at the
+    optimum an eligible unit left unspent with free delivery and no minimum would be granted)."""
+    code = np.select(
+        [short <= 0, ~reachable, saturated, below_minimum],
+        ["", "donor_restriction", "delivery_capacity", "minimum_grant"],
+        default="budget_exhausted",
     ).astype(object)
     delivery_reason = REASONS["delivery_capacity"] + (NO_STAFFING_NOTE if no_staffing else "")
     labels = {**REASONS, "delivery_capacity": delivery_reason, "": ""}

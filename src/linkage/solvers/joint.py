@@ -42,17 +42,19 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import NDArray
+from ortools.graph.python import min_cost_flow
 from scipy.optimize import linprog
 
 from linkage.scenario.core import Scenario
 from linkage.solvers import staffing as staffing_stage
 from linkage.solvers import volunteers as volunteer_stage
-from linkage.solvers.funds import funds_network
+from linkage.solvers.funds import VALUE_SCALE, funds_network
 from linkage.solvers.needs import station_needs
 from linkage.solvers.report import StageReport
 
 STAGE = "joint"
 SCALE_J = 1_000_000.0  # J is reported × 1e6 per term, so LP coefficients are not tiny
+LP_LIMIT = 100_000  # variables up to which ``auto`` solves the joint LP exactly
 TERMS = ("staffing", "volunteers", "funds")
 
 FloatArray = NDArray[np.float64]
@@ -81,70 +83,63 @@ def _part(bounds: Any, index: int) -> slice:
     return slice(int(bounds[index]), int(bounds[index + 1]))
 
 
-def solve_joint(
-    scenario: Scenario,
-    tables: dict[str, pd.DataFrame],
-    reports: dict[str, StageReport],
-    *,
-    method: str = "highs-ipm",
-) -> JointResult:
-    """Solve the joint LP and compare it with the staged plan given by ``tables``/``reports``
-    (the staffing, volunteers and funds stages must have run; ``pairs`` is used when present)."""
-    started = time.perf_counter()
-    pairs = tables.get("pairs")
+@dataclass(frozen=True, eq=False)
+class JointModel:
+    """The three networks side by side, their costs in J and the coupling rows."""
+
+    networks: tuple[
+        tuple[IntArray, IntArray, IntArray, IntArray], ...
+    ]  # tails, heads, caps, supplies
+    cost: FloatArray  # per variable (all arcs of the three networks in order)
+    offsets: IntArray  # first variable of each network, and the total
+    s_arc: IntArray  # staffing arcs that assign workers to a station...
+    s_station: IntArray  # ...and that station
+    couple_arc: tuple[IntArray, IntArray]  # per station: volunteer supervised arc, funds delivery
+    rates: tuple[float, float]  # hours, fund units per staffing unit
+    n_s: int
+    priority: IntArray  # per station
+    norms: tuple[float, float, float]  # N_staff, N_vol, N_funds
+
+    @property
+    def n_var(self) -> int:
+        return int(self.offsets[-1])
+
+
+def joint_model(
+    scenario: Scenario, pairs: pd.DataFrame | None
+) -> tuple[JointModel, staffing_stage.StaffingNetwork]:
+    """Build the joint model (and return the staffing network it was built from)."""
     codes = station_needs(scenario)["region"].to_numpy(dtype=object)
     unlimited = pd.DataFrame({"region": codes, "assigned": np.full(len(codes), 1e9)})
     n_s = len(codes)
-
     sn = staffing_stage.staffing_network(scenario, pairs)
     vn = volunteer_stage.volunteer_network(scenario, unlimited)
     fn, _, _ = funds_network(scenario, unlimited, pairs)
-
-    # arc offsets of the three networks in one variable vector
-    n_a = (len(sn.tails), len(vn.tails), len(fn.tails))
-    off = np.cumsum((0, *n_a))
-    n_var = int(off[-1])
-    eq = sp.block_diag(
-        [
-            _incidence(sn.tails, sn.heads, sn.n_nodes),
-            _incidence(vn.tails, vn.heads, vn.n_nodes),
-            _incidence(fn.tails, fn.heads, len(fn.supplies)),
-        ],
-        format="csr",
+    networks = (
+        (sn.tails, sn.heads, sn.caps, sn.supplies),
+        (vn.tails, vn.heads, vn.caps, vn.supplies),
+        (fn.tails, fn.heads, fn.capacities, fn.supplies),
     )
-    b_eq = np.concatenate([sn.supplies, vn.supplies, fn.supplies]).astype(float)
-    upper = np.concatenate([sn.caps, vn.caps, fn.capacities]).astype(float)
+    off = np.cumsum((0, *(len(n[0]) for n in networks))).astype(np.int64)
 
     # assigned(s) in staffing units: local and dispatch arcs into station s
     kinds = staffing_stage.ARC_KINDS
     station0 = int(sn.n_nodes - 2 - sn.n_s)  # stations come right before the nodes F and T
-    into: list[tuple[IntArray, IntArray]] = []
-    for kind in ("local", "dispatch"):
-        sl = _part(sn.bounds, kinds.index(kind))
-        arcs = np.arange(sl.start, sl.stop, dtype=np.int64)
-        into.append((arcs, sn.heads[sl] - station0))
-    s_arc = np.concatenate([a for a, _ in into])
-    s_station = np.concatenate([s for _, s in into])
+    s_arc = np.concatenate(
+        [
+            np.arange(_part(sn.bounds, kinds.index(k)).start, _part(sn.bounds, kinds.index(k)).stop)
+            for k in ("local", "dispatch")
+        ]
+    ).astype(np.int64)
+    s_station = (sn.heads[s_arc] - station0).astype(np.int64)
     per_unit = 1.0 / staffing_stage.SCALE  # FTE per staffing unit
-
     policy = scenario.policy
     sup_sl = _part(vn.bounds, volunteer_stage.ARC_KINDS.index("supervised"))
     del_lo, del_hi = fn.bounds["delivery"]
-    rows: list[sp.csr_matrix] = []
-    for arc0, rate in (
-        (off[1] + sup_sl.start, policy.volunteers.hours_per_supervisor * per_unit),
-        (off[2] + del_lo, policy.funds.per_worker_yuan / policy.funds.unit_yuan * per_unit),
-    ):
-        # coupled arc(s) − rate × Σ staffing arcs into s ≤ 0, one row per station
-        r = np.concatenate([np.arange(n_s), s_station])
-        c = np.concatenate([arc0 + np.arange(n_s), off[0] + s_arc])
-        v = np.concatenate([np.ones(n_s), -rate * np.ones(len(s_arc))])
-        rows.append(sp.csr_matrix((v, (r, c)), shape=(n_s, n_var)))
     assert del_hi - del_lo == n_s and sup_sl.stop - sup_sl.start == n_s
-    ub = sp.vstack(rows, format="csr")
 
     # objective: each term normalised by its all-unmet value, × SCALE_J
-    cost = np.zeros(n_var)
+    cost = np.zeros(int(off[-1]))
     half1 = (sn.need + 1) // 2
     half2 = sn.need - half1
     n_staff = float((sn.priority * (sn.p1 * half1 + sn.p2 * half2)).sum())
@@ -161,9 +156,45 @@ def solve_joint(
     un_lo, un_hi = fn.bounds["unfunded"]
     if n_funds > 0:
         cost[off[2] + un_lo : off[2] + un_hi] = fn.worth.ravel() * SCALE_J / n_funds
+    model = JointModel(
+        networks=networks,
+        cost=cost,
+        offsets=off,
+        s_arc=s_arc,
+        s_station=s_station,
+        couple_arc=(
+            (off[1] + sup_sl.start + np.arange(n_s)).astype(np.int64),
+            (off[2] + del_lo + np.arange(n_s)).astype(np.int64),
+        ),
+        rates=(
+            policy.volunteers.hours_per_supervisor * per_unit,
+            policy.funds.per_worker_yuan / policy.funds.unit_yuan * per_unit,
+        ),
+        n_s=n_s,
+        priority=sn.priority,
+        norms=(n_staff, n_vol, n_funds),
+    )
+    return model, sn
 
+
+def _lp_bound(model: JointModel, method: str) -> tuple[float, FloatArray | None, str]:
+    """The joint LP by HiGHS: (optimum, solution, message); optimum inf when not solved."""
+    eq = sp.block_diag(
+        [_incidence(t, h, len(sup)) for t, h, _, sup in model.networks], format="csr"
+    )
+    b_eq = np.concatenate([n[3] for n in model.networks]).astype(float)
+    upper = np.concatenate([n[2] for n in model.networks]).astype(float)
+    n_s, n_var = model.n_s, model.n_var
+    rows = []
+    for arcs, rate in zip(model.couple_arc, model.rates, strict=True):
+        # coupled arc − rate × Σ staffing arcs into s ≤ 0, one row per station
+        r = np.concatenate([np.arange(n_s), model.s_station])
+        c = np.concatenate([arcs, model.offsets[0] + model.s_arc])
+        v = np.concatenate([np.ones(n_s), -rate * np.ones(len(model.s_arc))])
+        rows.append(sp.csr_matrix((v, (r, c)), shape=(n_s, n_var)))
+    ub = sp.vstack(rows, format="csr")
     lp = linprog(
-        cost,
+        model.cost,
         A_ub=ub,
         b_ub=np.zeros(ub.shape[0]),
         A_eq=eq,
@@ -171,32 +202,118 @@ def solve_joint(
         bounds=np.column_stack([np.zeros(n_var), upper]),
         method=method,
     )
-    wall = time.perf_counter() - started
-    size = {"variables": n_var, "constraints": int(eq.shape[0] + ub.shape[0])}
-    staged = _staged_terms(tables, reports, sn, n_staff, n_vol, n_funds)
     if lp.status != 0:
-        report = StageReport(
-            STAGE,
-            "lp_highs",
-            "not_solved",
-            {"staged": sum(staged.values())},
-            {},
-            float("inf"),
-            wall,
-            size["variables"],
-            size["constraints"],
-            f"HiGHS: {lp.message}",
+        return float("inf"), None, f"HiGHS: {lp.message}"
+    return float(lp.fun), np.asarray(lp.x), "joint LP by HiGHS"
+
+
+def _lagrangian_bound(
+    model: JointModel,
+    upper: float,
+    start: tuple[FloatArray, FloatArray],
+    iterations: int,
+    time_limit_s: float,
+) -> tuple[float, int]:
+    """A lower bound on the joint LP from its Lagrangian dual: (best bound, iterations).
+
+    Relaxing the couplings with multipliers λ (supervision) and μ (delivery) ≥ 0 leaves three
+    independent min-cost flows: the volunteer supervised arc of s costs +λ_s, the funds delivery
+    arc +μ_s, each staffing arc into s −(r_v·λ_s + r_f·μ_s). Their total optimum is a lower
+    bound on the joint LP for any λ, μ ≥ 0. Costs are scaled by K and rounded for the integer
+    flow solver; since every flow lies in its box, the rounded optimum is within
+    E = Σ |cost − round(K·cost)/K| × capacity of the exact one, and the bound subtracts E.
+    The multipliers follow Polyak subgradient steps towards ``upper`` (the staged J).
+    """
+    started = time.perf_counter()
+    lam, mu = (np.array(m, dtype=float) for m in start)
+    r_v, r_f = model.rates
+    off = model.offsets
+    scale = 1e6
+    best = -np.inf
+    theta, stale, done = 1.0, 0, 0
+    for done in range(1, iterations + 1):
+        cost = model.cost.copy()
+        cost[model.couple_arc[0]] += lam
+        cost[model.couple_arc[1]] += mu
+        cost[off[0] + model.s_arc] -= (r_v * lam + r_f * mu)[model.s_station]
+        whole = np.rint(cost * scale)
+        value, error = 0.0, 0.0
+        x = np.zeros(model.n_var, dtype=np.int64)
+        for i, (tails, heads, caps, supplies) in enumerate(model.networks):
+            part = slice(int(off[i]), int(off[i + 1]))
+            flow = min_cost_flow.SimpleMinCostFlow()
+            arcs = flow.add_arcs_with_capacity_and_unit_cost(
+                tails, heads, caps, whole[part].astype(np.int64)
+            )
+            flow.set_nodes_supplies(np.arange(len(supplies), dtype=np.int64), supplies)
+            if flow.solve() != flow.OPTIMAL:
+                return best, done
+            x[part] = flow.flows(arcs)
+            value += flow.optimal_cost() / scale
+            error += float((np.abs(cost[part] - whole[part] / scale) * caps).sum())
+        bound = value - error
+        if not np.isfinite(best) or bound > best + 1e-9 * max(1.0, abs(best)):
+            best, stale = bound, 0
+        else:
+            stale += 1
+            if stale >= 3:
+                theta, stale = theta / 2, 0
+        assigned = np.bincount(
+            model.s_station, weights=x[off[0] + model.s_arc], minlength=model.n_s
         )
-        empty = pd.DataFrame({"term": TERMS, "staged": [staged[t] for t in TERMS]})
-        return JointResult(empty.assign(joint_lp=np.nan), report)
-    x = np.asarray(lp.x)
-    joint = {
-        "staffing": float(cost[: off[1]] @ x[: off[1]]),
-        "volunteers": float(cost[off[1] : off[2]] @ x[off[1] : off[2]]),
-        "funds": float(cost[off[2] :] @ x[off[2] :]),
-    }
-    j_staged, j_lp = sum(staged.values()), float(lp.fun)
-    gap = max(0.0, j_staged - j_lp) / j_staged if j_staged > 0 else 0.0
+        g = x[model.couple_arc[0]] - r_v * assigned
+        h = x[model.couple_arc[1]] - r_f * assigned
+        norm = float(g @ g + h @ h)
+        if norm == 0 or upper - best <= 1e-6 * max(1.0, abs(upper)):
+            break
+        if time.perf_counter() - started > time_limit_s:
+            break
+        step = theta * (upper - value) / norm
+        lam = np.maximum(lam + step * g, 0.0)
+        mu = np.maximum(mu + step * h, 0.0)
+    return best, done
+
+
+def solve_joint(
+    scenario: Scenario,
+    tables: dict[str, pd.DataFrame],
+    reports: dict[str, StageReport],
+    *,
+    method: str = "auto",
+    lp_limit: int = LP_LIMIT,
+    iterations: int = 20,
+    time_limit_s: float = 300.0,
+) -> JointResult:
+    """Bound the joint model and compare it with the staged plan in ``tables``/``reports``
+    (the staffing, volunteers and funds stages must have run; ``pairs`` is used when present).
+
+    ``method``: ``lp`` solves the joint LP exactly (HiGHS); ``lagrangian`` bounds it from its
+    Lagrangian dual with three min-cost flows per iteration; ``auto`` takes the LP up to
+    ``lp_limit`` variables, else the Lagrangian bound. Either way the bound is valid, so the
+    gap is an upper bound on what staging loses.
+    """
+    started = time.perf_counter()
+    model, sn = joint_model(scenario, tables.get("pairs"))
+    staged = _staged_terms(tables, reports, sn, *model.norms)
+    j_staged = sum(staged.values())
+    use_lp = method == "lp" or (method == "auto" and model.n_var <= lp_limit)
+    joint = {t: float("nan") for t in TERMS}
+    if use_lp:
+        bound, x, message = _lp_bound(model, "highs")
+        if x is not None:
+            off = model.offsets
+            for i, term in enumerate(TERMS):
+                part = slice(int(off[i]), int(off[i + 1]))
+                joint[term] = float(model.cost[part] @ x[part])
+        used = "lp_highs"
+    else:
+        start = _initial_multipliers(model, tables, scenario)
+        bound, rounds = _lagrangian_bound(model, j_staged, start, iterations, time_limit_s)
+        message = f"Lagrangian dual bound after {rounds} rounds of three min-cost flows"
+        used = "lagrangian_flows"
+    wall = time.perf_counter() - started
+    solved = np.isfinite(bound)
+    gap = max(0.0, j_staged - bound) / j_staged if (solved and j_staged > 0) else 0.0
     terms = pd.DataFrame(
         {
             "term": list(TERMS),
@@ -206,18 +323,44 @@ def solve_joint(
     )
     report = StageReport(
         STAGE,
-        "lp_highs",
-        "optimal",
+        used,
+        "optimal" if solved else "not_solved",
         {"staged": j_staged},
-        {"staged": j_lp},
-        gap,
+        {"staged": bound} if solved else {},
+        gap if solved else float("inf"),
         wall,
-        size["variables"],
-        size["constraints"],
-        "J = Σ normalised unmet need (×1e6 per stage term); the bound is the joint LP optimum "
-        "(pairs fixed), so the gap is an upper bound on what staging loses",
+        model.n_var,
+        sum(len(n[3]) for n in model.networks) + 2 * model.n_s,
+        message + "; J = Σ normalised unmet need (×1e6 per stage term), pairs fixed; the bound "
+        "is a lower bound on the joint optimum, so the gap is an upper bound on what staging "
+        "loses",
     )
     return JointResult(terms, report)
+
+
+def _initial_multipliers(
+    model: JointModel, tables: dict[str, pd.DataFrame], scenario: Scenario
+) -> tuple[FloatArray, FloatArray]:
+    """Prices of supervision and delivery from the staged plan: where a station's volunteer
+    need is short for want of supervision, an hour of supervision is worth an hour of that
+    shortfall; where money is short for want of delivery, a unit of delivery is worth a unit of
+    the cheapest (last) utility segment."""
+    codes = pd.Index(station_needs(scenario)["region"].to_numpy(dtype=object))
+    lam = np.zeros(model.n_s)
+    mu = np.zeros(model.n_s)
+    _, n_vol, n_funds = model.norms
+    demand = tables.get("volunteer_demand")
+    if demand is not None and len(demand) and n_vol > 0:
+        short = demand[demand["reason_code"] == "supervision_capacity"]
+        at = codes.get_indexer(pd.Index(short["station"].to_numpy(dtype=object)))
+        lam[at[at >= 0]] = model.priority[at[at >= 0]] * SCALE_J / n_vol
+    funds = tables.get("fund_demand")
+    if funds is not None and len(funds) and n_funds > 0:
+        short = funds[funds["reason_code"] == "delivery_capacity"]
+        at = codes.get_indexer(pd.Index(short["station"].to_numpy(dtype=object)))
+        last = round(VALUE_SCALE * scenario.policy.funds.utility[-1][1])
+        mu[at[at >= 0]] = model.priority[at[at >= 0]] * last * SCALE_J / n_funds
+    return lam, mu
 
 
 def _staged_terms(
