@@ -81,8 +81,8 @@ from ortools.sat.python import cp_model
 from linkage.geo import Hierarchy
 from linkage.scenario.core import Scenario
 from linkage.scenario.vocabulary import DOMAINS
-from linkage.solvers.candidates import DESIGNATION_COLUMNS, PROFILE_SOURCES
-from linkage.solvers.needs import station_needs
+from linkage.solvers.candidates import DESIGNATION_COLUMNS
+from linkage.solvers.needs import domain_needs, station_needs
 from linkage.solvers.report import StageReport, relative_gap
 from linkage.solvers.volunteers import _cut
 
@@ -175,45 +175,8 @@ class FundsResult:
 def fund_needs(scenario: Scenario) -> pd.DataFrame:
     """Need per (station, domain) with a positive need: station, name, county, priority,
     domain, yuan (unrounded), s (station position) and k (domain position)."""
-    stations = station_needs(scenario)
-    regions = scenario.regions
     rates = scenario.policy.funds.yuan_per_person
-    pos = pd.Index(regions["code"].to_numpy(dtype=object)).get_indexer(
-        pd.Index(stations["region"].to_numpy(dtype=object))
-    )
-    rows = regions.iloc[pos].reset_index(drop=True)
-    yuan = np.zeros((len(stations), len(DOMAIN_ORDER)), dtype=float)
-    for k, domain in enumerate(DOMAIN_ORDER):
-        rate = rates.get(domain)  # type: ignore[call-overload]
-        columns = PROFILE_SOURCES.get(domain, ())
-        if rate is None or not columns:
-            continue
-        people = np.nansum(
-            np.column_stack([rows[c].to_numpy(dtype=float) for c in columns]), axis=1
-        )
-        yuan[:, k] = people * float(rate)
-    table = scenario.tables.get("needs")
-    if table is not None and not table.empty and "funds" in table:
-        given = table.loc[table["funds"].notna(), ["region", "domain", "funds"]]
-        at_s = pd.Index(stations["region"].to_numpy(dtype=object)).get_indexer(
-            pd.Index(given["region"].to_numpy(dtype=object))
-        )
-        at_k = pd.Index(DOMAIN_ORDER).get_indexer(pd.Index(given["domain"].to_numpy(dtype=object)))
-        ok = (at_s >= 0) & (at_k >= 0)
-        yuan[at_s[ok], at_k[ok]] = given["funds"].to_numpy(dtype=float)[ok]
-    s_idx, k_idx = np.nonzero(yuan > 0)
-    return pd.DataFrame(
-        {
-            "station": stations["region"].to_numpy(dtype=object)[s_idx],
-            "name": stations["name"].to_numpy(dtype=object)[s_idx],
-            "county": stations["county"].to_numpy(dtype=object)[s_idx],
-            "priority": stations["priority"].to_numpy(dtype=np.int64)[s_idx],
-            "domain": np.array(DOMAIN_ORDER, dtype=object)[k_idx],
-            "yuan": yuan[s_idx, k_idx],
-            "s": s_idx.astype(np.int64),
-            "k": k_idx.astype(np.int64),
-        }
-    )
+    return domain_needs(scenario, {str(k): v for k, v in rates.items()}, "funds", "yuan")
 
 
 def need_units(yuan: FloatArray, unit: int) -> IntArray:

@@ -15,13 +15,17 @@ Every row names the rule's source: the policy's ``staffing.source`` id and its c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
 from linkage.geo import Hierarchy
 from linkage.scenario.core import Scenario
-from linkage.solvers.candidates import DESIGNATION_COLUMNS, priority_weights
+from linkage.scenario.vocabulary import DOMAINS
+from linkage.solvers.candidates import DESIGNATION_COLUMNS, PROFILE_SOURCES, priority_weights
 
+DOMAIN_ORDER: tuple[str, ...] = tuple(DOMAINS)
 RULES: dict[str, str] = {
     "base": "每站基本配置 / base number per station",
     "elderly": "按老年人口配置 / one per N elderly",
@@ -111,3 +115,52 @@ def _explicit_needs(scenario: Scenario) -> pd.Series:
     if given.empty:
         return pd.Series(dtype=float)
     return given.groupby("region")["social_workers"].sum().astype(float)
+
+
+def domain_needs(
+    scenario: Scenario, rates: Mapping[str, float], column: str, name: str
+) -> pd.DataFrame:
+    """Need per (station, domain) with a positive need, from beneficiaries × a rate.
+
+    For every station and domain: Σ beneficiaries of the domain (the region's
+    ``PROFILE_SOURCES`` columns, NaN as 0) × ``rates[domain]`` (a domain without a rate or
+    beneficiary columns needs 0); a ``needs`` row with a value in ``column`` replaces the
+    (region, domain) need (rows of regions that are not stations are ignored). Columns: station,
+    name, county, priority, domain, ``name`` (the unrounded need), s (station position) and k
+    (domain position); rows in station order, then in the vocabulary's domain order.
+    """
+    stations = station_needs(scenario)
+    regions = scenario.regions
+    codes = pd.Index(stations["region"].to_numpy(dtype=object))
+    pos = pd.Index(regions["code"].to_numpy(dtype=object)).get_indexer(codes)
+    rows = regions.iloc[pos].reset_index(drop=True)
+    amount = np.zeros((len(stations), len(DOMAIN_ORDER)), dtype=float)
+    for k, domain in enumerate(DOMAIN_ORDER):
+        rate = rates.get(domain)
+        columns = PROFILE_SOURCES.get(domain, ())
+        if rate is None or not columns:
+            continue
+        people = np.nansum(
+            np.column_stack([rows[c].to_numpy(dtype=float) for c in columns]), axis=1
+        )
+        amount[:, k] = people * float(rate)
+    table = scenario.tables.get("needs")
+    if table is not None and not table.empty and column in table:
+        given = table.loc[table[column].notna(), ["region", "domain", column]]
+        at_s = codes.get_indexer(pd.Index(given["region"].to_numpy(dtype=object)))
+        at_k = pd.Index(DOMAIN_ORDER).get_indexer(pd.Index(given["domain"].to_numpy(dtype=object)))
+        ok = (at_s >= 0) & (at_k >= 0)
+        amount[at_s[ok], at_k[ok]] = given[column].to_numpy(dtype=float)[ok]
+    s_idx, k_idx = np.nonzero(amount > 0)
+    return pd.DataFrame(
+        {
+            "station": stations["region"].to_numpy(dtype=object)[s_idx],
+            "name": stations["name"].to_numpy(dtype=object)[s_idx],
+            "county": stations["county"].to_numpy(dtype=object)[s_idx],
+            "priority": stations["priority"].to_numpy(dtype=np.int64)[s_idx],
+            "domain": np.array(DOMAIN_ORDER, dtype=object)[k_idx],
+            name: amount[s_idx, k_idx],
+            "s": s_idx.astype(np.int64),
+            "k": k_idx.astype(np.int64),
+        }
+    )

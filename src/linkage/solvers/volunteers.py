@@ -77,8 +77,7 @@ from ortools.graph.python import min_cost_flow
 from linkage.geo import PointIndex, haversine_km
 from linkage.scenario.core import Scenario
 from linkage.scenario.vocabulary import DOMAINS
-from linkage.solvers.candidates import PROFILE_SOURCES
-from linkage.solvers.needs import station_needs
+from linkage.solvers.needs import domain_needs, station_needs
 from linkage.solvers.report import StageReport
 
 STAGE = "volunteers"
@@ -181,49 +180,10 @@ def shortfall_penalty(max_km: int, chain: int) -> int:
 
 
 def volunteer_needs(scenario: Scenario) -> pd.DataFrame:
-    """Need per (station, domain) with a positive need: station, name, priority, domain, hours.
-
-    ``hours`` is the unrounded need (see the module docstring); rows are in station order, then
-    in the vocabulary's domain order.
-    """
-    stations = station_needs(scenario)
-    regions = scenario.regions
+    """Need per (station, domain) with a positive need: station, name, county, priority,
+    domain, hours (unrounded; see the module docstring), s, k — in station, then domain order."""
     rates = scenario.policy.volunteers.hours_per_person
-    pos = pd.Index(regions["code"].to_numpy(dtype=object)).get_indexer(
-        pd.Index(stations["region"].to_numpy(dtype=object))
-    )
-    rows = regions.iloc[pos].reset_index(drop=True)
-    hours = np.zeros((len(stations), len(DOMAIN_ORDER)), dtype=float)
-    for k, domain in enumerate(DOMAIN_ORDER):
-        rate = rates.get(domain)  # type: ignore[call-overload]
-        columns = PROFILE_SOURCES.get(domain, ())
-        if rate is None or not columns:
-            continue
-        people = np.nansum(
-            np.column_stack([rows[c].to_numpy(dtype=float) for c in columns]), axis=1
-        )
-        hours[:, k] = people * float(rate)
-    table = scenario.tables.get("needs")
-    if table is not None and not table.empty and "volunteer_hours" in table:
-        given = table.loc[table["volunteer_hours"].notna(), ["region", "domain", "volunteer_hours"]]
-        at_s = pd.Index(stations["region"].to_numpy(dtype=object)).get_indexer(
-            pd.Index(given["region"].to_numpy(dtype=object))
-        )
-        at_k = pd.Index(DOMAIN_ORDER).get_indexer(pd.Index(given["domain"].to_numpy(dtype=object)))
-        ok = (at_s >= 0) & (at_k >= 0)
-        hours[at_s[ok], at_k[ok]] = given["volunteer_hours"].to_numpy(dtype=float)[ok]
-    s_idx, k_idx = np.nonzero(hours > 0)
-    return pd.DataFrame(
-        {
-            "station": stations["region"].to_numpy(dtype=object)[s_idx],
-            "name": stations["name"].to_numpy(dtype=object)[s_idx],
-            "priority": stations["priority"].to_numpy(dtype=np.int64)[s_idx],
-            "domain": np.array(DOMAIN_ORDER, dtype=object)[k_idx],
-            "hours": hours[s_idx, k_idx],
-            "s": s_idx.astype(np.int64),
-            "k": k_idx.astype(np.int64),
-        }
-    )
+    return domain_needs(scenario, {str(k): v for k, v in rates.items()}, "volunteer_hours", "hours")
 
 
 def skill_matrix(skills: pd.Series) -> BoolArray:
