@@ -30,6 +30,7 @@ case "${1:-}" in
   test)
     setup dev
     shift
+    bash scripts/install-browser.sh  # Debian's Chromium for the report's browser tests
     "$VENV/bin/ruff" check src tests benchmarks
     "$VENV/bin/ruff" format --check src tests benchmarks
     "$VENV/bin/mypy"

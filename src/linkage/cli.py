@@ -96,7 +96,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         pairing_method=args.method,
         joint=args.joint,
     )
-    plan.save(out, force=args.force)
+    plan.save(out, force=args.force, scenario=scenario)
     if args.export_models:
         from linkage.pipeline import export_models
 

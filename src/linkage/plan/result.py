@@ -7,11 +7,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from linkage.solvers.report import StageReport
+
+if TYPE_CHECKING:
+    from linkage.scenario.core import Scenario
 
 SOLVED = ("optimal", "feasible")
 
@@ -53,8 +56,15 @@ class Plan:
             "sources": dict(self.sources),
         }
 
-    def save(self, folder: str | os.PathLike[str], *, force: bool = False) -> Path:
-        """Write every table as CSV plus summary.json, atomically; never overwrite unless force."""
+    def save(
+        self,
+        folder: str | os.PathLike[str],
+        *,
+        force: bool = False,
+        scenario: Scenario | None = None,
+    ) -> Path:
+        """Write every table as CSV plus summary.json — and, given the scenario the plan solves,
+        the offline ``report.html`` — atomically; never overwrite unless force."""
         from linkage.scenario.io import atomic_dir
 
         target = Path(folder)
@@ -65,6 +75,10 @@ class Plan:
                 json.dumps(self.summary(), ensure_ascii=False, indent=2, default=_jsonable),
                 encoding="utf-8",
             )
+            if scenario is not None:
+                from linkage.plan.report import render_report
+
+                (tmp / "report.html").write_text(render_report(scenario, self), encoding="utf-8")
         return target
 
 
