@@ -46,7 +46,7 @@ def print_problems(problems: Sequence[object], out: TextIO) -> None:
                 p.severity,
                 p.source,
                 "" if p.row is None else str(p.row),
-                p.column or "",
+                p.column_text,
                 "" if p.value is None else p.value,
                 p.expected,
             ]
@@ -231,6 +231,18 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_template(args: argparse.Namespace) -> int:
+    from linkage.scenario.template import write_template
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"error: {out} exists; pass --force to overwrite it", file=sys.stderr)
+        return EXIT_INVALID
+    write_template(out, with_examples=args.examples)
+    print(f"template written to {out}: fill a sheet per table, then `linkage solve {out}`")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="linkage",
@@ -296,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out")
     p.add_argument("--force", action="store_true")
     p.set_defaults(run=cmd_convert)
+
+    p = sub.add_parser("template", help="write an input workbook (.xlsx) to fill in")
+    p.add_argument("--out", required=True, help="the .xlsx file to write")
+    p.add_argument("--examples", action="store_true", help="fill in a tiny example scenario")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(run=cmd_template)
 
     p = sub.add_parser("docs", help="write the scenario format documentation")
     p.add_argument("--out", help="file to write (default: standard output)")

@@ -63,8 +63,9 @@ class Plan:
         force: bool = False,
         scenario: Scenario | None = None,
     ) -> Path:
-        """Write every table as CSV plus summary.json — and, given the scenario the plan solves,
-        the offline ``report.html`` — atomically; never overwrite unless force."""
+        """Write every table as CSV, ``plan.xlsx`` (a summary sheet, then a sheet per table) and
+        summary.json — and, given the scenario the plan solves, the offline ``report.html`` —
+        atomically; never overwrite unless force."""
         from linkage.scenario.io import atomic_dir
 
         target = Path(folder)
@@ -75,6 +76,9 @@ class Plan:
                 json.dumps(self.summary(), ensure_ascii=False, indent=2, default=_jsonable),
                 encoding="utf-8",
             )
+            from linkage.plan.workbook import write_plan_workbook
+
+            write_plan_workbook(self, tmp / "plan.xlsx")
             if scenario is not None:
                 from linkage.plan.report import render_report
 

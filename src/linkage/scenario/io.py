@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 import yaml
+from openpyxl.utils import get_column_letter
 
 from linkage.scenario.core import Scenario
 from linkage.scenario.problems import Problem, ScenarioError
@@ -26,6 +27,7 @@ from linkage.scenario.validate import Origin, validate
 
 META_FILE = "scenario.yaml"
 META_SHEET = "scenario"
+README_SHEET = "README"
 
 
 def load(path: str | os.PathLike[str]) -> Scenario:
@@ -143,7 +145,8 @@ def load_xlsx(path: Path) -> Scenario:
         ) from None
     meta: dict[str, Any] | None = None
     if META_SHEET in sheets:
-        meta = _meta_from_sheet(sheets.pop(META_SHEET))
+        meta, found = _meta_from_sheet(sheets.pop(META_SHEET), f"{path.name} › {META_SHEET}")
+        problems.extend(found)
     else:
         problems.append(
             Problem(
@@ -154,20 +157,54 @@ def load_xlsx(path: Path) -> Scenario:
                 f"a sheet named {META_SHEET!r} holding scenario.yaml in cell A1",
             )
         )
-    sheets.pop("README", None)
-    tables = {name: frame for name, frame in sheets.items()}
-    origins = {name: Origin(f"{path.name} › {name}") for name in tables}
+    sheets.pop(README_SHEET, None)
+    tables: dict[str, pd.DataFrame] = {}
+    origins: dict[str, Origin] = {}
+    for name, frame in sheets.items():
+        headers = [str(c).strip() for c in frame.columns]
+        if name in TABLES:
+            headers = sheet_headers(name, headers)
+        tables[name] = frame.set_axis(headers, axis=1)
+        letters = {h: get_column_letter(i + 1) for i, h in reversed(list(enumerate(headers)))}
+        origins[name] = Origin(f"{path.name} › {name}", letters=letters)
     return _validated(meta, tables, origins, problems, f"{path.name} › {META_SHEET}")
 
 
-def _meta_from_sheet(sheet: pd.DataFrame) -> dict[str, Any]:
+def sheet_headers(table: str, headers: list[str]) -> list[str]:
+    """Column names from a sheet's header cells, which may be bilingual as the template writes
+    them ("population\n常住人口 (人)"): a cell names a column when it is the column's name, or
+    when its first or last word is, or when its first word is the column's Chinese label (unique
+    in the table). Other cells are kept as they are (validation warns about them); a column named
+    twice keeps only its first cell."""
+    declared = TABLES[table]
+    by_label: dict[str, str] = {}
+    for col in declared.columns:
+        by_label[col.label_zh] = col.name if col.label_zh not in by_label else ""
+    out: list[str] = []
+    for header in headers:
+        words = header.split()
+        name = header
+        if header not in declared.column_index and words:
+            for candidate in (words[0], words[-1], by_label.get(words[0], "")):
+                if candidate in declared.column_index:
+                    name = candidate
+                    break
+        out.append(header if name in out else name)
+    return out
+
+
+def _meta_from_sheet(
+    sheet: pd.DataFrame, source: str
+) -> tuple[dict[str, Any] | None, list[Problem]]:
     # scenario.yaml is kept one line per row in the first column, so no cell limit applies
     lines = sheet.iloc[:, 0].astype(str).tolist() if len(sheet.columns) else []
     try:
         content = yaml.safe_load("\n".join(lines)) if lines else {}
-    except yaml.YAMLError:
-        return {}
-    return content if isinstance(content, dict) else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        row = mark.line + 2 if mark is not None else None  # the sheet's row 1 is the header
+        return None, [Problem(source, row, None, None, f"valid YAML ({exc})")]
+    return (content if isinstance(content, dict) else {}), []
 
 
 def load_json(path: Path) -> Scenario:

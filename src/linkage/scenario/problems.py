@@ -18,6 +18,16 @@ class Problem:
     value: str | None
     expected: str
     severity: Literal["error", "warning"] = "error"
+    # the column as a spreadsheet shows it ("C"; "A/B" for a two-column key), for workbook
+    # sources only; ``column`` stays the declared name
+    excel_column: str | None = None
+
+    @property
+    def column_text(self) -> str:
+        """The column for people: "C (population)" in a workbook, else the name (or "")."""
+        if self.excel_column:
+            return f"{self.excel_column} ({self.column})" if self.column else self.excel_column
+        return self.column or ""
 
     def where(self) -> str:
         parts = [self.source]
@@ -25,7 +35,7 @@ class Problem:
             parts.append(f"row {self.row}")
         if self.column:
             word = "key" if self.source.endswith((".yaml", "› scenario")) else "column"
-            parts.append(f"{word} {self.column}")
+            parts.append(f"{word} {self.column_text}")
         return ", ".join(parts)
 
     def __str__(self) -> str:
@@ -33,7 +43,10 @@ class Problem:
         return f"{self.where()}{got}; expected {self.expected}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if out["excel_column"] is None:  # CSV and JSON sources: the same keys as ever
+            del out["excel_column"]
+        return out
 
 
 class ScenarioError(ValueError):

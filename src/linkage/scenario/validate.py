@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, get_args, get_origin
 
 import numpy as np
@@ -32,10 +32,25 @@ FALSE_WORDS = {"false", "f", "no", "n", "0", "否", "", "×"}
 
 @dataclass(frozen=True)
 class Origin:
-    """Where a raw table came from: the name the user knows and the row of its first record."""
+    """Where a raw table came from: the name the user knows and the row of its first record.
+
+    ``letters`` maps a column name to the column letter a spreadsheet shows ("C"), for tables
+    read from a workbook; problems then carry the letter too."""
 
     source: str
     first_row: int = 2  # CSV and Excel: the header is row 1
+    letters: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    def letter(self, column: str | None) -> str | None:
+        """The spreadsheet letter(s) of a column, "A/B" for a two-column key; None if unknown."""
+        if not column or not self.letters:
+            return None
+        if column in self.letters:
+            return self.letters[column]
+        parts = column.split("/")
+        if len(parts) > 1 and all(part in self.letters for part in parts):
+            return "/".join(self.letters[part] for part in parts)
+        return None
 
 
 @dataclass
@@ -53,7 +68,15 @@ class _Collector:
     ) -> None:
         shown = None if value is None else _show(value)
         self.problems.append(
-            Problem(origin.source, row, column, shown, expected, severity)  # type: ignore[arg-type]
+            Problem(
+                origin.source,
+                row,
+                column,
+                shown,
+                expected,
+                severity,  # type: ignore[arg-type]
+                excel_column=origin.letter(column),
+            )
         )
 
     def add_rows(
