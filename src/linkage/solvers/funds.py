@@ -17,8 +17,8 @@ earmark's domains (``EARMARK_DOMAINS``: child-welfare money funds the children d
 social-work money funds any domain, since all delivery here is by social workers).
 
 Utility. The need of (s, d) is cut into the policy's segments: segment j covers the units
-between ``round(C_{j-1}·need)`` and ``round(C_j·need)`` (C_j the cumulative share, C_K = 1),
-and a unit in it is worth ``priority(s) × round(100 × value_j)``. Values fall, so the units of
+between ``⌊C_{j-1}·need + ½⌋`` and ``⌊C_j·need + ½⌋`` (C_j the cumulative share, C_K = 1;
+halves round up), and a unit in it is worth ``priority(s) × max(1, ⌊100 × value_j + ½⌋)``. Values fall, so the units of
 a need are filled in segment order at any optimum (concave utility): money spreads over needs
 before it deepens any one of them. The stage maximises total worth, equivalently minimises
 W = Σ worth of the units left unfunded (reported as ``weighted_unmet``).
