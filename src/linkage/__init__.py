@@ -7,9 +7,11 @@ plan.pairs, plan.targets
 plan.save("out/henan")
 """
 
+from linkage.batch import batch
 from linkage.pipeline import InvariantViolation, solve
 from linkage.plan import Plan
 from linkage.scenario import Problem, Scenario, ScenarioError, load, save
+from linkage.whatif import WhatIf, load_whatif, variants
 
 __all__ = [
     "InvariantViolation",
@@ -17,8 +19,12 @@ __all__ = [
     "Problem",
     "Scenario",
     "ScenarioError",
+    "WhatIf",
+    "batch",
     "load",
+    "load_whatif",
     "save",
     "solve",
+    "variants",
 ]
 __version__ = "0.1.0"

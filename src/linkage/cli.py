@@ -243,6 +243,12 @@ def cmd_template(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_whatif(args: argparse.Namespace) -> int:
+    from linkage.whatif import whatif_main
+
+    return whatif_main(args.file, args.out, args.executor, args.scheduler, force=args.force)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="linkage",
@@ -308,6 +314,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out")
     p.add_argument("--force", action="store_true")
     p.set_defaults(run=cmd_convert)
+
+    p = sub.add_parser("whatif", help="solve every variant of a what-if file and compare them")
+    p.add_argument("file", help="the what-if YAML file (a base scenario and its variants)")
+    p.add_argument("--out", required=True, help="folder for comparison.csv and variant plans")
+    p.add_argument("--executor", choices=["local", "dask", "sequential"], default="local")
+    p.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output folder")
+    p.set_defaults(run=cmd_whatif)
 
     p = sub.add_parser("template", help="write an input workbook (.xlsx) to fill in")
     p.add_argument("--out", required=True, help="the .xlsx file to write")

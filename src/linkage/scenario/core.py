@@ -76,6 +76,12 @@ class Scenario:
         merged.update(tables)
         return Scenario.from_tables(new_meta, merged)
 
+    def variants(self, spec: Any, **kwargs: Any) -> dict[str, Scenario]:
+        """The variants ``spec`` describes (see ``linkage.whatif.variants``), validated."""
+        from linkage.whatif import variants
+
+        return variants(self, spec, **kwargs)
+
     def graph(self) -> nx.MultiDiGraph:
         """The linkage graph (DESIGN §5): regions, organizations, pools and candidate links."""
         from linkage.graph import build_graph
