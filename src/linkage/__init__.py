@@ -10,6 +10,7 @@ plan.save("out/henan")
 from linkage.batch import batch
 from linkage.pipeline import InvariantViolation, solve
 from linkage.plan import Plan
+from linkage.plan.compare import compare, load_plan
 from linkage.scenario import Problem, Scenario, ScenarioError, load, save
 from linkage.whatif import WhatIf, load_whatif, variants
 
@@ -21,7 +22,9 @@ __all__ = [
     "ScenarioError",
     "WhatIf",
     "batch",
+    "compare",
     "load",
+    "load_plan",
     "load_whatif",
     "save",
     "solve",

@@ -86,6 +86,11 @@ def cmd_solve(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
     assert isinstance(scenario, Scenario)
     stages = args.stages.split(",") if args.stages else None
+    previous = None
+    if args.previous:
+        from linkage.plan.compare import load_plan
+
+        previous = load_plan(args.previous)
     started = time.perf_counter()
     plan = solve(
         scenario,
@@ -95,6 +100,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
         workers=args.workers,
         pairing_method=args.method,
         joint=args.joint,
+        previous=previous,
+        explain=args.explain,
     )
     plan.save(out, force=args.force, scenario=scenario)
     if args.export_models:
@@ -243,6 +250,21 @@ def cmd_template(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from linkage.plan.compare import compare, write_comparison
+
+    comparison = compare(args.a, args.b, names=(Path(args.a).name, Path(args.b).name))
+    print(comparison.summary_text())
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and not args.force:
+            print(f"error: {out} exists; pass --force to overwrite it", file=sys.stderr)
+            return EXIT_INVALID
+        write_comparison(comparison, out, force=args.force)
+        print(f"comparison written to {out}")
+    return EXIT_OK
+
+
 def cmd_whatif(args: argparse.Namespace) -> int:
     from linkage.whatif import whatif_main
 
@@ -283,6 +305,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also solve the joint LP of staffing, volunteers and funds; report the staged gap",
     )
+    p.add_argument(
+        "--previous",
+        metavar="PLAN",
+        help="re-plan from this plan folder: keep its pairs and staffing unless a change pays",
+    )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="also compute marginal values (one more worker per county, ¥10,000 per donor class)",
+    )
     p.set_defaults(run=cmd_solve)
 
     p = sub.add_parser("graph", help="export the linkage graph and report unreachable targets")
@@ -314,6 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out")
     p.add_argument("--force", action="store_true")
     p.set_defaults(run=cmd_convert)
+
+    p = sub.add_parser("compare", help="compare two plan folders: changed pairs, indicators")
+    p.add_argument("a", help="the first plan folder")
+    p.add_argument("b", help="the second plan folder")
+    p.add_argument("--out", help="folder for the comparison tables and summary.txt")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output folder")
+    p.set_defaults(run=cmd_compare)
 
     p = sub.add_parser("whatif", help="solve every variant of a what-if file and compare them")
     p.add_argument("file", help="the what-if YAML file (a base scenario and its variants)")

@@ -78,8 +78,14 @@ def _staffing(
 ) -> StageOutcome:
     from linkage.solvers.staffing import check_staffing_invariants, solve_staffing
 
-    # 牵手 dispatch needs the pairs; without the pairing stage only local workers serve
-    result = solve_staffing(scenario, upstream.get("pairs"), time_limit_s=settings.time_limit_s)
+    # 牵手 dispatch needs the pairs; without the pairing stage only local workers serve. With a
+    # previous plan, its assignments are cheaper to keep (policy.stability)
+    result = solve_staffing(
+        scenario,
+        upstream.get("pairs"),
+        time_limit_s=settings.time_limit_s,
+        previous_staffing=upstream.get("previous_staffing"),
+    )
     violations = check_staffing_invariants(scenario, result)
     if violations:
         raise InvariantViolation("staffing", violations)
@@ -156,14 +162,21 @@ def solve(
     workers: int | None = None,
     pairing_method: Literal["auto", "flow", "cp_sat", "mip"] | None = None,
     joint: bool = False,
+    previous: Plan | None = None,
+    explain: bool = False,
 ) -> Plan:
     """Solve the scenario's stages in order (all by default) and return the plan.
 
     The plan's ``indicators`` table (and ``indicators_by_county``, ``indicators_by_domain``)
-    compare the status quo with the plan. ``joint=True`` also solves the joint LP of staffing,
-    volunteers and funds and reports the staged-vs-joint gap (stage ``joint``, table
-    ``joint``); it needs those three stages. A pure function of its arguments: the same
-    scenario and seed give the same plan.
+    compare the status quo with the plan; ``pairing_alternatives`` and
+    ``station_explanations`` say why each pair and station got what it got. ``joint=True``
+    also bounds the joint model of staffing, volunteers and funds and reports the
+    staged-vs-joint gap (stage ``joint``, table ``joint``); it needs those three stages.
+    ``previous``: re-plan from an earlier plan, keeping its pairs and staffing unless a change
+    buys a real improvement (``policy.stability``); the ``churn`` table reports what moved.
+    ``explain=True`` adds ``marginal_values`` (one more social worker per county, ¥10,000 more
+    per donor restriction class). A pure function of its arguments: the same scenario and seed
+    give the same plan.
     """
     wanted = list(ORDER if stages is None else stages)
     unknown = [s for s in wanted if s not in STAGES]
@@ -173,6 +186,11 @@ def solve(
     tables: dict[str, pd.DataFrame] = {}
     reports: list[StageReport] = []
     carried: dict[str, Any] = {}
+    if previous is not None:
+        from linkage.plan.stability import previous_staffing, with_previous
+
+        scenario = with_previous(scenario, previous)
+        carried["previous_staffing"] = previous_staffing(previous)
     for name in ORDER:
         if name not in wanted:
             continue
@@ -195,12 +213,39 @@ def solve(
         tables["indicators"] = indicators(scenario, tables)
         tables["indicators_by_county"] = indicators(scenario, tables, by="county")
         tables["indicators_by_domain"] = indicators(scenario, tables, by="domain")
+    tables.update(_explanations(scenario, tables, previous, explain))
     return Plan(
         scenario=scenario.name,
         tables=tables,
         reports=tuple(reports),
         sources=dict(scenario.meta.sources),
     )
+
+
+def _explanations(
+    scenario: Scenario, tables: Mapping[str, pd.DataFrame], previous: Plan | None, explain: bool
+) -> dict[str, pd.DataFrame]:
+    """Why each pair and station got what it got; churn against a previous plan; on request
+    the marginal values (they re-walk the flows: about 8 s on Henan)."""
+    from linkage.plan.sensitivity import (
+        marginal_values,
+        pairing_alternatives,
+        station_explanations,
+    )
+    from linkage.plan.stability import churn
+
+    out: dict[str, pd.DataFrame] = {}
+    if "candidates" in tables and "pairs" in tables:
+        out["pairing_alternatives"] = pairing_alternatives(dict(tables))
+    if "stations" in tables and "staffing" in tables:
+        out["station_explanations"] = station_explanations(scenario, dict(tables))
+    if previous is not None:
+        out["churn"] = churn(previous, dict(tables))
+    if explain:
+        values = marginal_values(scenario, dict(tables))
+        if len(values):
+            out["marginal_values"] = values
+    return out
 
 
 def export_models(

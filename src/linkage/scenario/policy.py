@@ -164,6 +164,26 @@ class Funds(_Strict):
         return segments
 
 
+class Stability(_Strict):
+    """Re-planning from a previous plan (``linkage solve --previous PLAN``): keep its pairs and
+    staffing unless a change buys a real improvement."""
+
+    churn_penalty_pairing: int | None = Field(
+        None,
+        ge=0,
+        description="points a pair that was not in the previous plan scores below one that was "
+        "(the previous plan's pairs become last period's pairs and earn this as their "
+        "continuity bonus); null: pairing.continuity_bonus",
+    )
+    churn_penalty_staffing: int = Field(
+        20,
+        ge=0,
+        description="km of travel a kept assignment is worth: each 0.1 FTE a pool keeps at the "
+        "station the previous plan gave it costs this much less, so workers move only to cut a "
+        "shortfall or to save more travel than this; 0: no preference",
+    )
+
+
 class Solver(_Strict):
     time_limit_s: float = Field(60, gt=0, description="time limit per stage, seconds")
     seed: int = Field(0, ge=0, description="random seed (results are deterministic for a seed)")
@@ -179,6 +199,7 @@ class Policy(_Strict):
     pairing: Pairing = Field(default_factory=lambda: Pairing())
     volunteers: Volunteers = Field(default_factory=lambda: Volunteers())
     funds: Funds = Field(default_factory=lambda: Funds())
+    stability: Stability = Field(default_factory=lambda: Stability())
     solver: Solver = Field(default_factory=lambda: Solver())
 
 

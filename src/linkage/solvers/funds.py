@@ -18,10 +18,11 @@ social-work money funds any domain, since all delivery here is by social workers
 
 Utility. The need of (s, d) is cut into the policy's segments: segment j covers the units
 between ``⌊C_{j-1}·need + ½⌋`` and ``⌊C_j·need + ½⌋`` (C_j the cumulative share, C_K = 1;
-halves round up), and a unit in it is worth ``priority(s) × max(1, ⌊100 × value_j + ½⌋)``. Values fall, so the units of
-a need are filled in segment order at any optimum (concave utility): money spreads over needs
-before it deepens any one of them. The stage maximises total worth, equivalently minimises
-W = Σ worth of the units left unfunded (reported as ``weighted_unmet``).
+halves round up), and a unit in it is worth ``priority(s) × max(1, ⌊100 × value_j + ½⌋)``.
+Values fall, so the units of a need are filled in segment order at any optimum (concave
+utility): money spreads over needs before it deepens any one of them. The stage maximises
+total worth, equivalently minimises W = Σ worth of the units left unfunded (reported as
+``weighted_unmet``).
 
 Delivery. A station can spend at most ``floor(assigned × per_worker_yuan / unit)`` units
 (``assigned``: the social workers, FTE, the staffing stage gave it) plus a share of its

@@ -16,6 +16,8 @@ shortfall source F and a sink T)::
     F → station       cap need − ⌈need/2⌉   cost priority × P2       second half unmet
     pool → T          cap supply(pool)      cost 0                   left unassigned
     F → T             cap Σ need            cost 0                   shortfall not used
+    pool → station    cap kept units        cost km − c              keeps a previous local row
+    org_out → station cap kept units        cost km − c              keeps a previous dispatch
 
 supplies: pool +supply, F +Σ need, station −need, T −Σ supply. Reach is the pool's
 ``max_km`` (else ``policy.staffing.max_km``), found through ``PointIndex``; km are whole
@@ -23,12 +25,26 @@ kilometres (rounded half up). A dispatched worker travels from the organization'
 station is a dispatch destination of an organization when the station or its county is a target
 the organization is paired with. The time limit is accepted for a uniform stage interface; the
 flow solver has none and is exact.
+
+Re-planning (``previous_staffing``, the staffing table of a previous plan): every local
+(pool, station) and dispatch (organization, station) route the previous plan used gets a
+parallel arc holding the units it carried, at the route's km less
+``policy.stability.churn_penalty_staffing`` = c. Kept units are therefore exactly c km cheaper
+than moved ones, and only up to what was there before. The discount may go below 0: floored
+at 0 it would vanish on the commonest route, a pool serving its own township at 0 km, and the
+solver would reshuffle such pools freely. Distance costs then lie in [−b, D] (b ≤ c the largest
+discount below 0); ``shortfall_penalties``'s proof only uses the width of that range (a simple
+cycle uses at most K distance arcs forwards and K backwards, so its distance changes by at most
+K·(D + b)), so the penalties are computed with D + b in place of D and stay exact: shortfall
+still comes first, then distance less the churn discount. The parallel arcs add no node, so K
+is unchanged. Without ``previous_staffing`` (or with c = 0) the keep parts are empty and the
+network, penalties included, is the one above.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -52,6 +68,7 @@ TOL = 1e-6
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
 
 
 @dataclass(frozen=True, eq=False)
@@ -202,6 +219,9 @@ class StaffingNetwork:
     caps: IntArray
     costs: IntArray
     supplies: IntArray
+    # re-planning: the local / dispatch arcs (positions into loc_* / dest_*) a keep arc doubles
+    keep_loc: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    keep_disp: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     def arcs(self) -> pd.DataFrame:
         """One row per arc: tail, head, capacity, cost and its kind, for audit and other solvers."""
@@ -230,11 +250,21 @@ ARC_KINDS = (
     "shortfall_second_half",
     "unassigned",
     "shortfall_unused",
+    "keep_local",
+    "keep_dispatch",
 )
 
 
-def staffing_network(scenario: Scenario, pairs: pd.DataFrame | None = None) -> StaffingNetwork:
-    """Build the staffing min-cost-flow network from arrays (no solve)."""
+def staffing_network(
+    scenario: Scenario,
+    pairs: pd.DataFrame | None = None,
+    previous_staffing: pd.DataFrame | None = None,
+) -> StaffingNetwork:
+    """Build the staffing min-cost-flow network from arrays (no solve).
+
+    ``previous_staffing`` (pool, org, station, workers, via: a previous plan's ``staffing``
+    table) adds the discounted keep arcs of the module docstring; None adds none.
+    """
     policy = scenario.policy.staffing
     regions = scenario.regions
     needs = station_needs(scenario)
@@ -269,10 +299,22 @@ def staffing_network(scenario: Scenario, pairs: pd.DataFrame | None = None) -> S
     dest_s = dest["s"].to_numpy(dtype=np.int64)
     disp_cost = whole_km(haversine_km(o_lat[dest_h], o_lon[dest_h], s_lat[dest_s], s_lon[dest_s]))
 
+    # re-planning: parallel arcs that keep the previous plan's routes at a discount
+    churn = int(scenario.policy.stability.churn_penalty_staffing)
+    keep_loc, keep_loc_units, keep_disp, keep_disp_units = _kept_routes(
+        previous_staffing if churn > 0 else None, workers, needs, orgs, loc_p, loc_s, dest_h, dest_s
+    )
+    keep_loc_cap = np.minimum(keep_loc_units, supply[loc_p[keep_loc]])
+    keep_disp_cap = np.minimum(keep_disp_units, hub_cap[dest_h[keep_disp]])
+    keep_loc_cost = loc_cost[keep_loc] - churn
+    keep_disp_cost = disp_cost[keep_disp] - churn
+
+    # distance costs lie in [−below, D]; the penalties need the width D + below of that range
     max_km = int(max(loc_cost.max(initial=0), disp_cost.max(initial=0)))
+    below = int(max(-keep_loc_cost.min(initial=0), -keep_disp_cost.min(initial=0), 0))
     dist_heads = np.union1d(loc_s, dest_s)
     dist_tails = len(np.unique(loc_p)) + len(np.unique(dest_h))
-    p1, p2 = shortfall_penalties(priority, max_km, min(len(dist_heads), dist_tails))
+    p1, p2 = shortfall_penalties(priority, max_km + below, min(len(dist_heads), dist_tails))
 
     # nodes
     pool_node = np.arange(n_p, dtype=np.int64)
@@ -295,6 +337,18 @@ def staffing_network(scenario: Scenario, pairs: pd.DataFrame | None = None) -> S
         (np.full(n_s, f_node), station_node, half2, priority * p2),
         (pool_node, np.full(n_p, t_node), supply, np.zeros(n_p)),
         (np.array([f_node]), np.array([t_node]), np.array([total_need]), np.zeros(1)),
+        (
+            pool_node[loc_p[keep_loc]],
+            station_node[loc_s[keep_loc]],
+            keep_loc_cap,
+            keep_loc_cost,
+        ),
+        (
+            hub_out[dest_h[keep_disp]],
+            station_node[dest_s[keep_disp]],
+            keep_disp_cap,
+            keep_disp_cost,
+        ),
     ]
     bounds = np.cumsum([0] + [len(p[0]) for p in parts])
     tails, heads, caps, costs = (
@@ -334,18 +388,74 @@ def staffing_network(scenario: Scenario, pairs: pd.DataFrame | None = None) -> S
         caps=caps,
         costs=costs,
         supplies=supplies,
+        keep_loc=keep_loc,
+        keep_disp=keep_disp,
     )
 
 
+def _kept_routes(
+    previous: pd.DataFrame | None,
+    workers: pd.DataFrame,
+    needs: pd.DataFrame,
+    orgs: pd.Index,
+    loc_p: IntArray,
+    loc_s: IntArray,
+    dest_h: IntArray,
+    dest_s: IntArray,
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """The local arcs and dispatch arcs (positions) a previous staffing table used, with the
+    units it put on each; routes that no longer exist (pool, station, reach or pairing gone)
+    are dropped."""
+    empty = np.empty(0, dtype=np.int64)
+    if previous is None or previous.empty:
+        return empty, empty, empty, empty
+    n_s = max(len(needs), 1)
+    units = np.floor(previous["workers"].to_numpy(dtype=float) * SCALE + 0.5).astype(np.int64)
+    s = pd.Index(needs["region"].astype(object)).get_indexer(
+        pd.Index(previous["station"].astype(object))
+    )
+    via = (
+        previous["via"].astype(object).to_numpy()
+        if "via" in previous
+        else np.full(len(previous), "local", dtype=object)
+    )
+
+    def on_arcs(tail: IntArray, arc_tail: IntArray, arc_s: IntArray, rows: BoolArray) -> IntArray:
+        ok = rows & (tail >= 0) & (s >= 0) & (units > 0)
+        at = pd.Index(arc_tail * n_s + arc_s).get_indexer(tail[ok] * n_s + s[ok])
+        found = at >= 0
+        return np.bincount(at[found], weights=units[ok][found], minlength=len(arc_tail)).astype(
+            np.int64
+        )
+
+    pool = (
+        pd.Index(workers["id"].astype(object))
+        .get_indexer(pd.Index(previous["pool"].astype(object)))
+        .astype(np.int64)
+    )
+    local_units = on_arcs(pool, loc_p, loc_s, via == "local")
+    org = orgs.get_indexer(pd.Index(previous["org"].astype(object))).astype(np.int64)
+    disp_units = on_arcs(org, dest_h, dest_s, via == "dispatch")
+    keep_loc = np.flatnonzero(local_units > 0).astype(np.int64)
+    keep_disp = np.flatnonzero(disp_units > 0).astype(np.int64)
+    return keep_loc, local_units[keep_loc], keep_disp, disp_units[keep_disp]
+
+
 def solve_staffing(
-    scenario: Scenario, pairs: pd.DataFrame | None = None, *, time_limit_s: float | None = None
+    scenario: Scenario,
+    pairs: pd.DataFrame | None = None,
+    *,
+    time_limit_s: float | None = None,
+    previous_staffing: pd.DataFrame | None = None,
 ) -> StaffingResult:
     """Assign social-worker pools to township stations; ``pairs`` (org, target) enable dispatch.
 
     See the module docstring for the network and ``shortfall_penalties`` for the penalties.
+    ``previous_staffing`` (a previous plan's ``staffing`` table) makes keeping its routes
+    cheaper by ``policy.stability.churn_penalty_staffing`` km per 0.1 FTE (re-planning).
     """
     started = time.perf_counter()
-    net = staffing_network(scenario, pairs)
+    net = staffing_network(scenario, pairs, previous_staffing)
     flow = min_cost_flow.SimpleMinCostFlow()
     arcs = flow.add_arcs_with_capacity_and_unit_cost(net.tails, net.heads, net.caps, net.costs)
     flow.set_nodes_supplies(np.arange(net.n_nodes, dtype=np.int64), net.supplies)
@@ -359,8 +469,10 @@ def solve_staffing(
     def part(i: int) -> IntArray:
         return x[net.bounds[i] : net.bounds[i + 1]]
 
-    # local rows
-    lf = part(0)
+    # local rows (a keep arc's flow belongs to the local arc it doubles)
+    lf = part(0) + np.bincount(
+        net.keep_loc, weights=part(ARC_KINDS.index("keep_local")), minlength=len(net.loc_p)
+    ).astype(np.int64)
     on = lf > 0
     local = pd.DataFrame(
         {
@@ -372,11 +484,14 @@ def solve_staffing(
         }
     )
     # dispatch rows: split each org's hub flow back onto its pools (any split is exact)
+    disp_flow = part(3) + np.bincount(
+        net.keep_disp, weights=part(ARC_KINDS.index("keep_dispatch")), minlength=len(net.dest_s)
+    ).astype(np.int64)
     dispatch = _decompose(
         part(1),
         net.hub_pools,
         net.pool_hub[net.hub_pools],
-        part(3),
+        disp_flow,
         net.dest_h,
         net.dest_s,
         net.disp_cost,
@@ -419,7 +534,13 @@ def solve_staffing(
         constraints=net.n_nodes,
         message=f"{len(net.loc_p)} local arcs, {len(net.dest_s)} dispatch arcs, "
         f"{net.n_h} dispatching organizations; units of 1/{SCALE} FTE; "
-        f"penalties P1={net.p1}, P2={net.p2}",
+        f"penalties P1={net.p1}, P2={net.p2}"
+        + (
+            f"; {len(net.keep_loc) + len(net.keep_disp)} routes of the previous plan kept at "
+            f"−{scenario.policy.stability.churn_penalty_staffing} km per unit"
+            if previous_staffing is not None
+            else ""
+        ),
     )
     return StaffingResult(
         staffing=staffing,
