@@ -266,7 +266,8 @@ def batch(
     ``workers_per_task`` solver threads per solve; ``max_workers`` parallel solves (default:
     cores ÷ workers_per_task; for ``"dask"`` without a scheduler, the local cluster's workers).
     ``plans``, if given, receives each solved variant's Plan; ``plans_dir`` gets each plan's
-    folder (``plans_dir/NAME``, written atomically as results come in).
+    folder (``plans_dir/NAME``, written atomically as results come in, with its ``plan.xlsx``
+    and, rendered here from the variant's scenario, its ``report.html``).
     """
     names = list(variants)
     wanted = None if stages is None else list(stages)
@@ -310,7 +311,7 @@ def batch(
                         if plans is not None:
                             plans[name] = plan
                         if plans_dir is not None:
-                            plan.save(Path(plans_dir) / name, force=True)
+                            plan.save(Path(plans_dir) / name, force=True, scenario=variants[name])
                     if bar is not None:
                         bar.set_postfix_str(name, refresh=False)
                         bar.update(1)

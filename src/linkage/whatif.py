@@ -1329,10 +1329,12 @@ def run_whatif(
     progress: bool = True,
     max_workers: int | None = None,
 ) -> pd.DataFrame:
-    """Solve every variant of a what-if file; write ``comparison.csv`` and each variant's plan
-    folder under ``out_dir/variants/NAME``. The folder is replaced as a whole at the end (it
-    must not exist unless ``force``). Returns the comparison table."""
+    """Solve every variant of a what-if file; write ``comparison.csv``, the comparison report
+    ``comparison.html`` and each variant's plan folder (with ``plan.xlsx`` and ``report.html``)
+    under ``out_dir/variants/NAME``. The folder is replaced as a whole at the end (it must not
+    exist unless ``force``). Returns the comparison table."""
     from linkage.batch import batch
+    from linkage.plan.comparison_report import render_comparison_report
     from linkage.scenario.io import atomic_dir
 
     whatif = load_whatif(path)
@@ -1350,6 +1352,13 @@ def run_whatif(
         parameters = whatif.parameters()
         table = parameters.join(results) if len(parameters.columns) else results
         table.to_csv(tmp / "comparison.csv", encoding="utf-8")
+        page = render_comparison_report(
+            table,
+            title=f"{whatif.base.name} · {whatif.source}",
+            parameters=[str(c) for c in parameters.columns],
+            description=whatif.description,
+        )
+        (tmp / "comparison.html").write_text(page, encoding="utf-8")
     return table
 
 
@@ -1380,6 +1389,7 @@ def whatif_main(
         rows.append(cells)
     print(format_table(rows, ["variant", "solved", *shown, "time"]))
     print(f"{len(table)} variant(s) → {Path(out_dir) / 'comparison.csv'}")
+    print(f"comparison report → {Path(out_dir) / 'comparison.html'}")
     failed = table[~table["solved"].astype(bool)]
     for name, row in failed.iterrows():
         print(f"not solved: {name}: {row['error']}", file=sys.stderr)
