@@ -265,6 +265,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from linkage.api.app import serve
+    from linkage.api.settings import Settings
+
+    serve(Settings.from_env(), args.host, args.port)
+    return EXIT_OK
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from linkage.api.keys import create_key
+    from linkage.api.settings import Settings
+
+    try:
+        key = create_key(Settings.from_env(), args.tenant, args.role, name=args.name)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(key)  # shown once; only its hash is stored
+    return EXIT_OK
+
+
 def cmd_whatif(args: argparse.Namespace) -> int:
     from linkage.whatif import whatif_main
 
@@ -367,6 +388,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--examples", action="store_true", help="fill in a tiny example scenario")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(run=cmd_template)
+
+    p = sub.add_parser("serve", help="run the HTTP API (needs linkage[api])")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(run=cmd_serve)
+
+    p = sub.add_parser("keys", help="manage API keys")
+    keys = p.add_subparsers(dest="keys_command", required=True)
+    k = keys.add_parser("create", help="create an API key and print it (shown once)")
+    k.add_argument("--tenant", required=True)
+    k.add_argument("--role", required=True, choices=["viewer", "planner", "admin"])
+    k.add_argument("--name", default="", help="who or what uses the key")
+    k.set_defaults(run=cmd_keys_create)
 
     p = sub.add_parser("docs", help="write the scenario format documentation")
     p.add_argument("--out", help="file to write (default: standard output)")

@@ -1,0 +1,1 @@
+"""Routers: thin; parsing lives in ``intake``, storage in ``repo`` and ``keys``."""
