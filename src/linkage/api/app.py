@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from linkage.api.errors import install_handlers
 from linkage.api.limits import BodyLimitMiddleware
 from linkage.api.settings import Settings
-from linkage.api.storage import make_engine, migrate
+from linkage.api.storage import current_revision, head_revision, make_engine, migrate
 
+log = logging.getLogger("linkage.api")
 API_VERSION = "1.0.0"  # the OpenAPI document's version; /v1 changes only with breaking changes
 DESCRIPTION = """Plans for China's community social work (五社联动, 牵手计划) over HTTP.
 
@@ -29,12 +33,22 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     engine = make_engine(settings.database_url)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if run_migrations:
             await run_in_threadpool(migrate, engine)
+        runner = None
+        if settings.run_jobs and await run_in_threadpool(_at_head, engine):
+            from linkage.api.worker import JobRunner
+
+            runner = JobRunner(engine, settings)
+            await run_in_threadpool(runner.recover)
+            runner.start()
+        app.state.runner = runner
         try:
             yield
         finally:
+            if runner is not None:
+                await run_in_threadpool(runner.stop)
             engine.dispose()
 
     app = FastAPI(
@@ -51,14 +65,25 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     install_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
 
-    from linkage.api.routers import keys, scenarios, system
+    from linkage.api.routers import jobs, keys, scenarios, system
 
     v1 = APIRouter(prefix="/v1")
     v1.include_router(system.router)
     v1.include_router(scenarios.router)
+    v1.include_router(jobs.router)
     v1.include_router(keys.router)
     app.include_router(v1)
     return app
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the database is reachable and migrated: jobs run only then (/v1/ready says
+    what is wrong otherwise)."""
+    try:
+        return current_revision(engine) == head_revision()
+    except SQLAlchemyError:
+        log.warning("the database is not reachable: no jobs run", exc_info=True)
+        return False
 
 
 def app_from_env() -> FastAPI:

@@ -47,6 +47,7 @@ DESCRIPTIONS = {
     409: "Conflict with the current state",
     413: "Upload too large, or a table has too many rows",
     422: "Invalid scenario or request, with every problem listed",
+    429: "Too many queued or running jobs for the tenant",
     503: "Not ready",
 }
 
@@ -113,6 +114,7 @@ HTTP_CODES = {
     406: "not_acceptable",
     413: "too_large",
     415: "unsupported_media_type",
+    429: "too_many_requests",
 }
 
 

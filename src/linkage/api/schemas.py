@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from linkage.api.errors import ProblemOut
 
@@ -82,3 +82,92 @@ class Ready(BaseModel):
     status: Literal["ready"] = "ready"
     database: Literal["ok"] = "ok"
     revision: str
+
+
+Stage = Literal["pairing", "staffing", "volunteers", "funds"]
+JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled", "interrupted"]
+
+
+class SolveRequest(BaseModel):
+    """What to solve: the stages (default: all, in pipeline order), a time limit per stage
+    (default: the policy's, at most the server's ``max_solve_seconds``) and a seed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stages: list[Stage] | None = Field(
+        default=None, min_length=1, description="stages to solve; null: all of them"
+    )
+    time_limit_s: float | None = Field(
+        default=None, gt=0, description="time limit per stage, seconds; null: the policy's"
+    )
+    seed: int | None = Field(default=None, ge=0, description="random seed; null: the policy's")
+
+
+class JobProgress(BaseModel):
+    stage: str | None = Field(default=None, description="the stage running or last finished")
+    stages_done: list[str] = Field(default_factory=list)
+    stages_total: int = 0
+    elapsed_s: float | None = Field(default=None, description="seconds since the job started")
+    objective: float | None = Field(
+        default=None, description="the last finished stage's first (lexicographic) objective"
+    )
+    bound: float | None = Field(default=None, description="the proven bound on that objective")
+    gap: float | None = Field(default=None, description="the last finished stage's relative gap")
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+    problems: list[ProblemOut] = Field(default_factory=list)
+
+
+class JobOut(BaseModel):
+    id: str
+    scenario_id: str
+    kind: Literal["solve"]
+    status: JobStatus = Field(
+        description="queued → running → succeeded, failed or canceled; interrupted when the "
+        "server stopped while it ran (re-run it with POST /v1/jobs/{id}/rerun)"
+    )
+    options: SolveRequest
+    progress: JobProgress
+    error: JobError | None
+    cancel_requested: bool
+    has_plan: bool = Field(description="a plan is stored (also a partial one, when canceled)")
+    rerun_of: str | None = Field(default=None, description="the job this one re-runs")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null: last")
+
+
+class PlanTableInfo(BaseModel):
+    name: str
+    rows: int
+    columns: list[str]
+
+
+class PlanOut(BaseModel):
+    job_id: str
+    scenario_id: str
+    complete: bool = Field(description="every requested stage was solved (false: canceled early)")
+    summary: dict[str, Any] = Field(
+        description="Plan.summary(): scenario, solved, stage reports, table sizes, violations"
+    )
+    tables: list[PlanTableInfo]
+    created_at: datetime
+
+
+class PlanTablePage(BaseModel):
+    name: str
+    columns: list[str]
+    total: int
+    offset: int
+    limit: int
+    next_offset: int | None
+    rows: list[dict[str, Any]]

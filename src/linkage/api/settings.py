@@ -37,6 +37,17 @@ class Settings(BaseModel):
     max_concurrent_jobs: int = Field(
         default=2, gt=0, description="most queued or running jobs per tenant"
     )
+    run_jobs: bool = Field(
+        default=True, description="run queued jobs in this server's worker processes"
+    )
+    job_workers: int = Field(default=2, gt=0, description="most solves this server runs at once")
+    job_poll_seconds: float = Field(default=0.5, gt=0, description="how often to look for jobs")
+    job_heartbeat_seconds: float = Field(
+        default=2.0, gt=0, description="how often a running job writes its heartbeat"
+    )
+    job_stale_seconds: float = Field(
+        default=60.0, gt=0, description="a running job silent this long is marked interrupted"
+    )
     page_limit_default: int = Field(default=50, gt=0)
     page_limit_max: int = Field(default=500, gt=0)
 

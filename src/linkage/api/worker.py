@@ -1,0 +1,394 @@
+"""Solve jobs in worker processes, never in the event loop.
+
+``JobRunner`` (started by the app's lifespan) is a thread in the server process: it marks jobs
+left running by a dead server as interrupted, claims queued jobs one at a time (an UPDATE guarded
+by ``status='queued'``), and starts each in a child process (forkserver, else spawn). The child,
+``run_job``, opens its own engine, rebuilds the scenario from the stored document, and solves the
+stages in order; after each stage it writes the progress, and between stages it reads
+``cancel_requested``. A heartbeat thread writes ``heartbeat_at`` every few seconds and exits the
+child when its server process dies. At the end the plan (summary, each table as CSV, the HTML
+report) and the final status are written in one transaction, only while the job is still the
+child's (``status='running' AND worker=token``).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from linkage.api import jobs as jobdb
+from linkage.api.settings import Settings
+from linkage.api.storage import jobs, make_engine, scenarios, utcnow
+
+log = logging.getLogger("linkage.api.worker")
+
+
+def _context() -> Any:
+    """Forkserver where there is one (children start from a server with linkage imported),
+    else spawn; never fork, which would copy the server's threads and connections."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["linkage.api.worker", "linkage.pipeline"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+# --- the child process ------------------------------------------------------------------------
+
+
+class _Lost(Exception):
+    """The job is no longer this worker's (marked interrupted, or deleted with its scenario)."""
+
+
+def _watch_parent(stop: threading.Event, beat: Callable[[], None], every: float) -> None:
+    """Write the heartbeat every ``every`` seconds; exit the process when the server is gone."""
+    parent = multiprocessing.parent_process()
+    sentinel = parent.sentinel if parent is not None else None
+    from multiprocessing.connection import wait
+
+    while not stop.is_set():
+        if sentinel is not None and wait([sentinel], timeout=every):
+            os._exit(3)  # the server died: its restart marks the job interrupted
+        if sentinel is None and stop.wait(every):
+            return
+        try:
+            beat()
+        except Exception:  # a busy database: the next beat will do
+            log.debug("heartbeat failed", exc_info=True)
+
+
+def _progress(
+    done: list[str], total: int, started: float, stage: str | None, report: Any = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "stage": stage,
+        "stages_done": list(done),
+        "stages_total": total,
+        "elapsed_s": round(time.monotonic() - started, 3),
+    }
+    if report is not None:
+        objectives = dict(report.objectives)
+        first = next(iter(objectives), None)
+        out["objective"] = jobdb.finite(objectives.get(first)) if first else None
+        out["bound"] = jobdb.finite(dict(report.bound).get(first)) if first else None
+        out["gap"] = jobdb.finite(report.gap)
+    return out
+
+
+def _assemble(scenario: Any, tables: dict[str, Any], reports: list[Any]) -> Any:
+    """The plan of the stages solved, with the tables ``linkage.solve`` adds after them."""
+    from linkage.pipeline import _explanations  # the same derived tables as linkage.solve
+    from linkage.plan.result import Plan
+
+    tables = dict(tables)
+    if tables:
+        from linkage.plan.indicators import indicators
+
+        tables["indicators"] = indicators(scenario, tables)
+        tables["indicators_by_county"] = indicators(scenario, tables, by="county")
+        tables["indicators_by_domain"] = indicators(scenario, tables, by="domain")
+    tables.update(_explanations(scenario, tables, None, False))
+    return Plan(
+        scenario=scenario.name,
+        tables=tables,
+        reports=tuple(reports),
+        sources=dict(scenario.meta.sources),
+    )
+
+
+def _plan_rows(scenario: Any, plan: Any) -> tuple[dict[str, Any], list[Any], str | None]:
+    import json
+
+    from linkage.plan.result import _jsonable
+
+    summary = json.loads(json.dumps(plan.summary(), default=_jsonable, allow_nan=True))
+    summary = _json_safe(summary)
+    tables = []
+    for name, frame in plan.tables.items():
+        data = frame.to_csv(index=False).encode("utf-8")
+        tables.append((name, len(frame), [str(c) for c in frame.columns], data))
+    try:
+        from linkage.plan.report import render_report
+
+        html: str | None = render_report(scenario, plan)
+    except Exception:
+        log.exception("the report of a plan failed")
+        html = None
+    return summary, tables, html
+
+
+def _json_safe(value: Any) -> Any:
+    """Infinite and NaN numbers as null (JSON has neither)."""
+    if isinstance(value, float):
+        return jobdb.finite(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def run_job(database_url: str, job_id: str, token: str, settings: Mapping[str, Any]) -> None:
+    """The worker process's entry point: solve one claimed job and store the outcome."""
+    engine = make_engine(database_url)
+    started = time.monotonic()
+    stop = threading.Event()
+
+    def beat() -> None:
+        with engine.begin() as conn:
+            jobdb.update_running(conn, job_id, token, heartbeat_at=utcnow())
+
+    watcher = threading.Thread(
+        target=_watch_parent,
+        args=(stop, beat, float(settings["heartbeat_seconds"])),
+        daemon=True,
+    )
+    watcher.start()
+    try:
+        _solve_job(engine, job_id, token, started, float(settings["max_solve_seconds"]))
+    except _Lost:
+        pass
+    finally:
+        stop.set()
+        engine.dispose()
+
+
+def _write(engine: Engine, job_id: str, token: str, **values: Any) -> None:
+    with engine.begin() as conn:
+        if not jobdb.update_running(conn, job_id, token, heartbeat_at=utcnow(), **values):
+            raise _Lost
+
+
+def _cancel_requested(engine: Engine, job_id: str) -> bool:
+    with engine.connect() as conn:
+        return bool(
+            conn.execute(sa.select(jobs.c.cancel_requested).where(jobs.c.id == job_id)).scalar()
+        )
+
+
+def _solve_job(engine: Engine, job_id: str, token: str, started: float, max_s: float) -> None:
+    from linkage.pipeline import ORDER, STAGES, SolveSettings
+    from linkage.scenario.io import from_document
+    from linkage.scenario.problems import ScenarioError
+
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(jobs.c.tenant_id, jobs.c.options, scenarios.c.document)
+            .join(scenarios, scenarios.c.id == jobs.c.scenario_id)
+            .where(jobs.c.id == job_id)
+        ).first()
+    if row is None:
+        raise _Lost
+    options = dict(row.options)
+    wanted = list(options.get("stages") or ORDER)
+    order = [s for s in ORDER if s in wanted]
+    done: list[str] = []
+    try:
+        scenario = from_document(row.document)
+        limit = options.get("time_limit_s")
+        if limit is None:
+            limit = min(float(scenario.policy.solver.time_limit_s), max_s)
+        settings = SolveSettings(time_limit_s=float(limit), seed=options.get("seed"))
+        tables: dict[str, Any] = {}
+        reports: list[Any] = []
+        carried: dict[str, Any] = {}
+        canceled = False
+        for name in order:
+            if _cancel_requested(engine, job_id):
+                canceled = True
+                break
+            _write(engine, job_id, token, progress=_progress(done, len(order), started, name))
+            outcome = STAGES[name](scenario, settings, carried)
+            tables.update(outcome.tables)
+            reports.append(outcome.report)
+            carried.update(outcome.carry)
+            done.append(name)
+            progress = _progress(done, len(order), started, name, outcome.report)
+            _write(engine, job_id, token, progress=progress)
+        if not canceled and _cancel_requested(engine, job_id) and len(done) < len(order):
+            canceled = True
+        plan = _assemble(scenario, tables, reports) if done else None
+        last = reports[-1] if reports else None
+        progress = _progress(done, len(order), started, done[-1] if done else None, last)
+        stored = _plan_rows(scenario, plan) if plan is not None else None
+        with engine.begin() as conn:
+            status = "canceled" if canceled else "succeeded"
+            if not jobdb.update_running(
+                conn,
+                job_id,
+                token,
+                status=status,
+                progress=progress,
+                finished_at=utcnow(),
+                heartbeat_at=utcnow(),
+            ):
+                raise _Lost
+            if stored is not None:
+                jobdb.store_plan(conn, job_id, row.tenant_id, *stored)
+    except _Lost:
+        raise
+    except ScenarioError as exc:
+        from linkage.api.errors import problem_dict
+
+        _fail(
+            engine,
+            job_id,
+            token,
+            started,
+            done,
+            order,
+            "invalid_scenario",
+            str(exc),
+            [problem_dict(p) for p in exc.problems],
+        )
+    except Exception as exc:
+        log.exception("job %s failed", job_id)
+        _fail(
+            engine,
+            job_id,
+            token,
+            started,
+            done,
+            order,
+            "solve_failed",
+            f"{type(exc).__name__}: {exc}",
+            [],
+        )
+
+
+def _fail(
+    engine: Engine,
+    job_id: str,
+    token: str,
+    started: float,
+    done: list[str],
+    order: list[str],
+    code: str,
+    message: str,
+    problems: list[dict[str, Any]],
+) -> None:
+    with engine.begin() as conn:
+        jobdb.update_running(
+            conn,
+            job_id,
+            token,
+            status="failed",
+            error={"code": code, "message": message[:2000], "problems": problems},
+            progress=_progress(done, len(order), started, done[-1] if done else None),
+            finished_at=utcnow(),
+            heartbeat_at=utcnow(),
+        )
+
+
+# --- the runner in the server process ---------------------------------------------------------
+
+
+@dataclass
+class JobRunner:
+    """Polls for queued jobs and runs up to ``settings.job_workers`` at once in child processes."""
+
+    engine: Engine
+    settings: Settings
+    token: str = field(default_factory=jobdb.worker_token)
+    children: dict[str, Any] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def recover(self) -> list[str]:
+        """Mark jobs left running by a dead server as interrupted (at startup)."""
+        marked = jobdb.mark_interrupted(
+            self.engine, self.settings.job_stale_seconds, at_startup=True
+        )
+        if marked:
+            log.warning("marked %d interrupted job(s): %s", len(marked), ", ".join(marked))
+        return marked
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="linkage-jobs", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop polling; stop the running children and mark their jobs interrupted."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for job_id, proc in list(self.children.items()):
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(5)
+                jobdb.interrupt_own(
+                    self.engine, job_id, self.token, "the server stopped while the job ran"
+                )
+            self.children.pop(job_id, None)
+
+    def _loop(self) -> None:
+        last_sweep = 0.0
+        while not self._stop.is_set():
+            try:
+                self._reap()
+                now = time.monotonic()
+                if now - last_sweep > self.settings.job_stale_seconds / 4:
+                    last_sweep = now
+                    jobdb.mark_interrupted(
+                        self.engine, self.settings.job_stale_seconds, at_startup=False
+                    )
+                while len(self.children) < self.settings.job_workers and not self._stop.is_set():
+                    job_id = jobdb.claim_next(self.engine, self.token)
+                    if job_id is None:
+                        break
+                    self._spawn(job_id)
+            except Exception:
+                log.exception("the job runner's loop failed; retrying")
+            self._stop.wait(self.settings.job_poll_seconds)
+
+    def _spawn(self, job_id: str) -> None:
+        options = {
+            "heartbeat_seconds": self.settings.job_heartbeat_seconds,
+            "max_solve_seconds": self.settings.max_solve_seconds,
+        }
+        url = self.engine.url.render_as_string(hide_password=False)
+        proc = _context().Process(
+            target=run_job,
+            args=(url, job_id, self.token, options),
+            name=f"linkage-job-{job_id}",
+            daemon=True,
+        )
+        try:
+            proc.start()
+        except Exception as exc:
+            self._failed(job_id, "worker_failed", f"the worker process did not start: {exc}")
+            raise
+        self.children[job_id] = proc
+
+    def _failed(self, job_id: str, code: str, message: str) -> None:
+        with self.engine.begin() as conn:
+            jobdb.update_running(
+                conn,
+                job_id,
+                self.token,
+                status="failed",
+                finished_at=utcnow(),
+                error={"code": code, "message": message, "problems": []},
+            )
+
+    def _reap(self) -> None:
+        for job_id, proc in list(self.children.items()):
+            if proc.is_alive():
+                continue
+            proc.join()
+            del self.children[job_id]
+            if proc.exitcode != 0:
+                message = f"the worker process exited with code {proc.exitcode}"
+                self._failed(job_id, "worker_crashed", message)
