@@ -16,6 +16,7 @@ Methods: ``flow`` (unit loads, no quota: a min-cost flow over arrays), ``cp_sat`
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -264,7 +265,10 @@ def solve_pairing(
                 "method 'flow' needs unit loads and no quota; use 'cp_sat', 'mip' or 'auto'"
             )
         keep = prune_unit_loads(model) if chosen != "flow" else np.ones(model.n, dtype=bool)
-        if keep.all():
+        if chosen != "flow" and not model.unit_loads:
+            # load-bearing: a plain GAP gets the local search (gap_search.py) beside the solver
+            solution = _solve_with_search(solvers[chosen], model, limit, rng_seed, threads)
+        elif keep.all():
             solution = solvers[chosen](model, limit, rng_seed, threads)
         else:
             small = solvers[chosen](model.subset(keep), limit, rng_seed, threads)
@@ -277,6 +281,75 @@ def solve_pairing(
                 message="; ".join(m for m in (small.message, message) if m),
             )
     return _result(inputs, model, solution, time.perf_counter() - started)
+
+
+# share of the time limit the GAP local search may use (it runs beside the exact solver)
+SEARCH_SHARE = 0.95
+
+
+def _solve_with_search(
+    solve: Callable[[PairingModel, float, int, int], _Solution],
+    model: PairingModel,
+    time_limit_s: float,
+    seed: int,
+    workers: int,
+) -> _Solution:
+    """The exact solver, with the GAP local search running beside it when the model is a GAP.
+
+    The solver runs in a thread exactly as without the search (OR-Tools releases the GIL while
+    solving, so on two cores both progress); ``gap_search.improve_plan`` runs meanwhile for at
+    most ``SEARCH_SHARE`` of the limit and stops as soon as the solver returns. The better plan
+    (W, then S; the solver's on a tie) is reported, with the solver's bound: the status stays
+    optimal only when the solver proved it.
+    """
+    from linkage.solvers import gap_search  # imported here: gap_search imports this module
+
+    box: dict[str, _Solution] = {}
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box["solution"] = solve(model, time_limit_s, seed, workers)
+        except BaseException as exc:  # re-raised in the calling thread
+            errors.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, name="linkage-pairing-solver", daemon=True)
+    thread.start()
+    try:
+        found = gap_search.improve_plan(
+            model,
+            greedy_plan(model),
+            time_limit_s=SEARCH_SHARE * time_limit_s,
+            seed=seed,
+            stop=done.is_set,
+        )
+    finally:
+        thread.join()
+    if errors:
+        raise errors[0]
+    solution = box["solution"]
+    if found is None:
+        return solution
+    note = (
+        f"GAP local search beside the solver: {found.wall_s:.1f} s, {found.iterations} tabu "
+        f"iterations, {found.rounds} LNS rounds, cost {found.start_cost} → {found.cost}"
+    )
+    mine = (model.weighted_shortfall(found.x), -model.total_score(found.x))
+    theirs = (model.weighted_shortfall(solution.x), -model.total_score(solution.x))
+    if solution.status in ("infeasible", "not_solved") or mine < theirs:
+        solution = replace(
+            solution,
+            x=found.x,
+            status="feasible",
+            objectives=_objectives(model, found.x),
+            message="; ".join(
+                m for m in (solution.message, "the local search plan is better: reported") if m
+            ),
+        )
+    return replace(solution, message="; ".join(m for m in (solution.message, note) if m))
 
 
 def _objectives(model: PairingModel, x: BoolArray) -> dict[str, float]:
