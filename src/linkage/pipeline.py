@@ -275,35 +275,21 @@ def export_models(
         written.append(path)
     pairs = plan.tables.get("pairs") if plan is not None else None
     stations = plan.tables.get("stations") if plan is not None else None
-    if "staffing" in wanted:
-        network = staffing_network(scenario, pairs)
-        for name, frame in (
-            ("staffing_arcs.csv", network.arcs()),
-            ("staffing_nodes.csv", network.nodes()),
-        ):
-            path = target / name
-            atomic_write_bytes(path, frame.to_csv(index=False).encode("utf-8"))
-            written.append(path)
-    if "volunteers" in wanted:
-        from linkage.solvers.volunteers import volunteer_network
+    from linkage.solvers.funds import funds_network
+    from linkage.solvers.volunteers import volunteer_network
 
-        volunteers = volunteer_network(scenario, stations)
-        for name, frame in (
-            ("volunteers_arcs.csv", volunteers.arcs()),
-            ("volunteers_nodes.csv", volunteers.nodes()),
-        ):
-            path = target / name
-            atomic_write_bytes(path, frame.to_csv(index=False).encode("utf-8"))
-            written.append(path)
-    if "funds" in wanted:
-        from linkage.solvers.funds import funds_network
-
-        funds, _, _ = funds_network(scenario, stations, pairs)
-        for name, frame in (
-            ("funds_arcs.csv", funds.arcs()),
-            ("funds_nodes.csv", funds.nodes()),
-        ):
-            path = target / name
+    # every flow stage as its arc and node tables (pairs feed dispatch, stations capacities)
+    flows: dict[str, Callable[[], Any]] = {
+        "staffing": lambda: staffing_network(scenario, pairs),
+        "volunteers": lambda: volunteer_network(scenario, stations),
+        "funds": lambda: funds_network(scenario, stations, pairs)[0],
+    }
+    for stage, build in flows.items():
+        if stage not in wanted:
+            continue
+        network = build()
+        for part, frame in (("arcs", network.arcs()), ("nodes", network.nodes())):
+            path = target / f"{stage}_{part}.csv"
             atomic_write_bytes(path, frame.to_csv(index=False).encode("utf-8"))
             written.append(path)
     return written
