@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One entry point for people and CI:
 #   ./run.sh demo   set up (first time) and solve the demo scenario, writing out/demo
-#   ./run.sh test   set up (first time) and run lint, type checks and the test suite
+#   ./run.sh test   set up (first time) and run lint, type checks and the test suite, then the
+#                   API tests again on PostgreSQL (scripts/start-postgres.sh; skip with
+#                   LINKAGE_SKIP_POSTGRES=1; pytest arguments run just those tests, on SQLite)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -35,6 +37,13 @@ case "${1:-}" in
     "$VENV/bin/ruff" format --check src tests benchmarks
     "$VENV/bin/mypy"
     "$VENV/bin/python" -m pytest "$@"
+    if [ $# -eq 0 ] && [ -z "${LINKAGE_SKIP_POSTGRES:-}" ]; then
+      # the API suite once more, on a PostgreSQL server of its own (a database per test)
+      LINKAGE_TEST_DATABASE_URL=$(bash scripts/start-postgres.sh)
+      export LINKAGE_TEST_DATABASE_URL
+      "$VENV/bin/python" -m pytest -q tests/test_api_*.py
+      bash scripts/start-postgres.sh stop
+    fi
     ;;
   *)
     echo "usage: ./run.sh demo | test [pytest args]" >&2

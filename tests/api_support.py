@@ -1,12 +1,15 @@
-"""Helpers for the API tests: an app on a fresh SQLite file, keys, and small scenarios."""
+"""Helpers for the API tests: an app on a fresh database (a SQLite file, or a database on the
+test PostgreSQL server), keys, and small scenarios."""
 
 from __future__ import annotations
 
 import copy
 import io
+import os
 import warnings
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,10 +40,57 @@ class Api:
         return {"Authorization": f"Bearer {create_key(self.settings, tenant, role)}"}
 
 
-def make_api(tmp_path: Path, **limits: Any) -> Iterator[Api]:
-    settings = Settings(data_dir=tmp_path / "data", **limits)
+# A PostgreSQL server for the suite's second pass (``./run.sh test`` starts one with
+# scripts/start-postgres.sh): each test then gets a database of its own on it.
+SERVER_URL_VARIABLE = "LINKAGE_TEST_DATABASE_URL"
+
+
+def on_postgresql() -> bool:
+    return bool(os.environ.get(SERVER_URL_VARIABLE))
+
+
+@contextmanager
+def database_url() -> Iterator[str]:
+    """A fresh, empty database on the test PostgreSQL server, dropped afterwards; or ``""``
+    (the default SQLite file in the data dir) when no server is configured."""
+    server = os.environ.get(SERVER_URL_VARIABLE, "")
+    if not server:
+        yield ""
+        return
+    import secrets
+
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    name = f"linkage_test_{secrets.token_hex(6)}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@contextmanager
+def fresh_settings(tmp_path: Path, **limits: Any) -> Iterator[Settings]:
+    """Settings on a fresh data dir and a fresh database (SQLite, or PostgreSQL in its pass)."""
+    with database_url() as url:
+        yield Settings(data_dir=tmp_path / "data", database_url=url, **limits)
+
+
+def open_api(settings: Settings) -> Iterator[Api]:
+    """An app (started, migrations run) on ``settings``' database."""
     with TestClient(create_app(settings)) as client:
         yield Api(client, settings)
+
+
+def make_api(tmp_path: Path, **limits: Any) -> Iterator[Api]:
+    """An app on a fresh database."""
+    with fresh_settings(tmp_path, **limits) as settings:
+        yield from open_api(settings)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 import api_support  # noqa: F401  (skips without the api extra)
-from api_support import tiny_document
+from api_support import fresh_settings, tiny_document
 from linkage.api.keys import create_key
 from linkage.api.settings import Settings
 
@@ -24,7 +24,8 @@ import sys
 from pathlib import Path
 from linkage.api.app import serve
 from linkage.api.settings import Settings
-serve(Settings(data_dir=Path(sys.argv[1])), "127.0.0.1", int(sys.argv[2]))
+settings = Settings(data_dir=Path(sys.argv[1]), database_url=sys.argv[3])
+serve(settings, "127.0.0.1", int(sys.argv[2]))
 """
 
 
@@ -34,12 +35,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(data_dir: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A uvicorn subprocess serving ``data_dir``, once it answers ready; and its base URL."""
+def start_server(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A uvicorn subprocess serving ``settings``' database, once it answers ready; and its
+    base URL."""
     port = free_port()
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER, str(data_dir), str(port)],
+            [
+                sys.executable,
+                "-c",
+                SERVER,
+                str(settings.data_dir),
+                str(port),
+                settings.database_url,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -69,12 +78,12 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
     """A uvicorn subprocess serving a fresh data dir; yields its base URL and settings."""
-    settings = Settings(data_dir=tmp_path / "data")
-    proc, base = start_server(settings.data_dir, tmp_path / "server.log")
-    try:
-        yield base, settings
-    finally:
-        stop_server(proc)
+    with fresh_settings(tmp_path) as settings:
+        proc, base = start_server(settings, tmp_path / "server.log")
+        try:
+            yield base, settings
+        finally:
+            stop_server(proc)
 
 
 DONE = ("succeeded", "failed", "canceled", "interrupted")
@@ -149,47 +158,55 @@ def test_kill_9_mid_solve_loses_nothing_and_the_job_reruns(tmp_path: Path) -> No
     from linkage.scenario.io import load, to_document
 
     root = Path(__file__).resolve().parents[1]
-    settings = Settings(data_dir=tmp_path / "data")
-    log = tmp_path / "server.log"
-    document = to_document(load(root / "scenarios" / "henan"))
-    key = create_key(settings, "portal", "planner")
-    proc, base = start_server(settings.data_dir, log)
-    try:
-        with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as client:
-            created = client.post("/v1/scenarios", json=document)
-            assert created.status_code == 201, created.text
-            scenario = created.json()
-            first = client.post(
-                f"/v1/scenarios/{scenario['id']}/solves", json={"stages": ["pairing"]}
-            ).json()
-            assert poll(client, first["id"], lambda j: j["status"] in DONE)["status"] == "succeeded"
-            pairs = client.get(f"/v1/jobs/{first['id']}/plan/tables/pairs?format=csv").text
-            long = client.post(f"/v1/scenarios/{scenario['id']}/solves").json()
-            # pairing is done and three stages (several seconds) remain: kill it now
-            poll(client, long["id"], lambda j: len(j["progress"]["stages_done"]) >= 1)
-        proc.kill()
-        proc.wait()
-    finally:
-        if proc.poll() is None:
+    with fresh_settings(tmp_path) as settings:
+        log = tmp_path / "server.log"
+        document = to_document(load(root / "scenarios" / "henan"))
+        key = create_key(settings, "portal", "planner")
+        proc, base = start_server(settings, log)
+        try:
+            with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as client:
+                created = client.post("/v1/scenarios", json=document)
+                assert created.status_code == 201, created.text
+                scenario = created.json()
+                first = client.post(
+                    f"/v1/scenarios/{scenario['id']}/solves", json={"stages": ["pairing"]}
+                ).json()
+                assert (
+                    poll(client, first["id"], lambda j: j["status"] in DONE)["status"]
+                    == "succeeded"
+                )
+                pairs = client.get(f"/v1/jobs/{first['id']}/plan/tables/pairs?format=csv").text
+                long = client.post(f"/v1/scenarios/{scenario['id']}/solves").json()
+                # pairing is done and three stages (several seconds) remain: kill it now
+                poll(client, long["id"], lambda j: len(j["progress"]["stages_done"]) >= 1)
             proc.kill()
             proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
-    proc, base = start_server(settings.data_dir, log)
-    try:
-        with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as client:
-            assert client.get(f"/v1/scenarios/{scenario['id']}").json() == scenario
-            job = client.get(f"/v1/jobs/{long['id']}").json()
-            assert job["status"] == "interrupted" and job["error"]["code"] == "interrupted"
-            assert not job["has_plan"]
-            assert client.get(f"/v1/jobs/{first['id']}").json()["status"] == "succeeded"
-            again = client.get(f"/v1/jobs/{first['id']}/plan/tables/pairs?format=csv").text
-            assert again == pairs
-            rerun = client.post(f"/v1/jobs/{long['id']}/rerun")
-            assert rerun.status_code == 202 and rerun.json()["rerun_of"] == long["id"]
-            done = poll(client, rerun.json()["id"], lambda j: j["status"] in DONE)
-            assert done["status"] == "succeeded", done
-            assert done["progress"]["stages_done"] == ["pairing", "staffing", "volunteers", "funds"]
-            # the killed server's worker left with it: the interrupted job stays as it was
-            assert client.get(f"/v1/jobs/{long['id']}").json() == job
-    finally:
-        stop_server(proc)
+        proc, base = start_server(settings, log)
+        try:
+            with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as client:
+                assert client.get(f"/v1/scenarios/{scenario['id']}").json() == scenario
+                job = client.get(f"/v1/jobs/{long['id']}").json()
+                assert job["status"] == "interrupted" and job["error"]["code"] == "interrupted"
+                assert not job["has_plan"]
+                assert client.get(f"/v1/jobs/{first['id']}").json()["status"] == "succeeded"
+                again = client.get(f"/v1/jobs/{first['id']}/plan/tables/pairs?format=csv").text
+                assert again == pairs
+                rerun = client.post(f"/v1/jobs/{long['id']}/rerun")
+                assert rerun.status_code == 202 and rerun.json()["rerun_of"] == long["id"]
+                done = poll(client, rerun.json()["id"], lambda j: j["status"] in DONE)
+                assert done["status"] == "succeeded", done
+                assert done["progress"]["stages_done"] == [
+                    "pairing",
+                    "staffing",
+                    "volunteers",
+                    "funds",
+                ]
+                # the killed server's worker left with it: the interrupted job stays as it was
+                assert client.get(f"/v1/jobs/{long['id']}").json() == job
+        finally:
+            stop_server(proc)

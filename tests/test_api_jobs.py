@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from api_support import Api, api, create_scenario, make_api, tiny_document
+from api_support import Api, api, create_scenario, fresh_settings, make_api, open_api, tiny_document
 from linkage.api import jobs as jobdb
 from linkage.api import worker
 from linkage.api.storage import jobs, plans
@@ -255,31 +255,35 @@ def test_worker_that_lost_its_claim_writes_nothing(idle: Api, tmp_path: Path) ->
 def test_restart_marks_dead_servers_jobs_interrupted_and_rerun_solves(tmp_path: Path) -> None:
     """Jobs left running by a dead process (or with a stale heartbeat) are interrupted when
     the server starts; a re-run is a new job that solves; a queued job survives the restart."""
-    for app in make_api(tmp_path, run_jobs=False, max_concurrent_jobs=5):
-        headers = app.headers()
-        sid = create_scenario(app, headers, tiny_document(tmp_path))
-        dead, stale, queued = (start(app, headers, sid)["id"] for _ in range(3))
-        engine = app.client.app.state.engine  # type: ignore[attr-defined]
-        host = jobdb.worker_token().partition(":")[0]
-        assert claim(engine, f"{host}:999999999:dead") == dead
-        assert claim(engine, "elsewhere:1:x") == stale
-        with engine.begin() as conn:
-            old = jobdb.utcnow().replace(year=2020)
-            conn.execute(jobs.update().where(jobs.c.id == stale).values(heartbeat_at=old))
-    for app in make_api(tmp_path, max_concurrent_jobs=5):
-        for job_id in (dead, stale):
-            job = app.client.get(f"/v1/jobs/{job_id}", headers=headers).json()
-            assert job["status"] == "interrupted" and job["error"]["code"] == "interrupted"
-        assert wait_job(app, headers, queued)["status"] == "succeeded"
-        rerun = app.client.post(f"/v1/jobs/{dead}/rerun", headers=headers)
-        assert rerun.status_code == 202
-        again = rerun.json()
-        assert rerun.headers["location"] == f"/v1/jobs/{again['id']}"
-        assert again["rerun_of"] == dead and again["scenario_id"] == sid
-        assert wait_job(app, headers, again["id"])["status"] == "succeeded"
-        error_of(
-            app.client.post(f"/v1/jobs/{queued}/rerun", headers=headers), 409, "job_not_rerunnable"
-        )
+    with fresh_settings(tmp_path, run_jobs=False, max_concurrent_jobs=5) as idle_settings:
+        restart = idle_settings.model_copy(update={"run_jobs": True})
+        for app in open_api(idle_settings):
+            headers = app.headers()
+            sid = create_scenario(app, headers, tiny_document(tmp_path))
+            dead, stale, queued = (start(app, headers, sid)["id"] for _ in range(3))
+            engine = app.client.app.state.engine  # type: ignore[attr-defined]
+            host = jobdb.worker_token().partition(":")[0]
+            assert claim(engine, f"{host}:999999999:dead") == dead
+            assert claim(engine, "elsewhere:1:x") == stale
+            with engine.begin() as conn:
+                old = jobdb.utcnow().replace(year=2020)
+                conn.execute(jobs.update().where(jobs.c.id == stale).values(heartbeat_at=old))
+        for app in open_api(restart):
+            for job_id in (dead, stale):
+                job = app.client.get(f"/v1/jobs/{job_id}", headers=headers).json()
+                assert job["status"] == "interrupted" and job["error"]["code"] == "interrupted"
+            assert wait_job(app, headers, queued)["status"] == "succeeded"
+            rerun = app.client.post(f"/v1/jobs/{dead}/rerun", headers=headers)
+            assert rerun.status_code == 202
+            again = rerun.json()
+            assert rerun.headers["location"] == f"/v1/jobs/{again['id']}"
+            assert again["rerun_of"] == dead and again["scenario_id"] == sid
+            assert wait_job(app, headers, again["id"])["status"] == "succeeded"
+            error_of(
+                app.client.post(f"/v1/jobs/{queued}/rerun", headers=headers),
+                409,
+                "job_not_rerunnable",
+            )
 
 
 def test_list_jobs_pages_and_filters(idle: Api, tmp_path: Path) -> None:

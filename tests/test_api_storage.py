@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-import api_support  # noqa: F401  (skips without the api extra)
+import api_support  # skips without the api extra
+from api_support import database_url
 from linkage.api.settings import Settings
 from linkage.api.storage import (
     current_revision,
@@ -21,9 +23,15 @@ from linkage.api.storage import (
 )
 
 
-def test_migrate_brings_a_fresh_database_to_head(tmp_path: Path) -> None:
-    """A new SQLite file is migrated to the newest revision, with every table."""
-    url = f"sqlite:///{tmp_path / 'new' / 'linkage.db'}"
+@pytest.fixture
+def url(tmp_path: Path) -> Iterator[str]:
+    """An empty database: a new SQLite file, or a new database in the PostgreSQL pass."""
+    with database_url() as server_url:
+        yield server_url or f"sqlite:///{tmp_path / 'new' / 'linkage.db'}"
+
+
+def test_migrate_brings_a_fresh_database_to_head(url: str) -> None:
+    """A new database is migrated to the newest revision, with every table."""
     migrate(url)
     engine = make_engine(url)
     try:
@@ -34,9 +42,8 @@ def test_migrate_brings_a_fresh_database_to_head(tmp_path: Path) -> None:
         engine.dispose()
 
 
-def test_migrate_twice_is_harmless(tmp_path: Path) -> None:
+def test_migrate_twice_is_harmless(url: str) -> None:
     """Migrating a database already at head changes nothing and raises nothing."""
-    url = f"sqlite:///{tmp_path / 'linkage.db'}"
     migrate(url)
     migrate(url)
     engine = make_engine(url)
@@ -46,12 +53,12 @@ def test_migrate_twice_is_harmless(tmp_path: Path) -> None:
         engine.dispose()
 
 
-def test_migrations_build_the_declared_schema(tmp_path: Path) -> None:
+def test_migrations_build_the_declared_schema(url: str) -> None:
     """Alembic finds no difference between the migrated database and storage.metadata."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'linkage.db'}")
+    engine = make_engine(url)
     try:
         migrate(engine)
         with engine.connect() as conn:
@@ -73,9 +80,9 @@ def test_sqlite_pragmas_are_in_effect(tmp_path: Path) -> None:
         engine.dispose()
 
 
-def test_foreign_keys_are_enforced(tmp_path: Path) -> None:
+def test_foreign_keys_are_enforced(url: str) -> None:
     """A scenario of a tenant that does not exist is refused by the database."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'linkage.db'}")
+    engine = make_engine(url)
     try:
         migrate(engine)
         row = {
@@ -123,3 +130,16 @@ def test_settings_reject_bad_limits() -> None:
         Settings.from_env({"LINKAGE_MAX_ROWS_PER_TABLE": "0"})
     with pytest.raises(ValidationError):
         Settings.from_env({"LINKAGE_MAX_CONCURRENT_JOBS": "many"})
+
+
+def test_the_postgresql_pass_runs_on_postgresql(url: str) -> None:
+    """With LINKAGE_TEST_DATABASE_URL set, the API tests' databases are PostgreSQL ones."""
+    if not api_support.on_postgresql():
+        pytest.skip("the SQLite pass (no LINKAGE_TEST_DATABASE_URL)")
+    engine = make_engine(url)
+    try:
+        assert engine.dialect.name == "postgresql"
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW server_encoding").scalar() == "UTF8"
+    finally:
+        engine.dispose()
