@@ -4,6 +4,8 @@ tenant isolation."""
 from __future__ import annotations
 
 import io
+import math
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +18,12 @@ from api_support import Api, api, create_scenario, fresh_settings, make_api, ope
 from linkage.api import jobs as jobdb
 from linkage.api import worker
 from linkage.api.storage import jobs, plans
+from linkage.solvers.stopping import Deadline, StopFlag
 
 _ = api  # a fixture
 
 DONE = ("succeeded", "failed", "canceled", "interrupted")
+NO_STOP = worker._Stops(StopFlag(), Deadline(math.inf))
 
 
 def error_of(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -175,6 +179,66 @@ def test_cancel_queued_and_finished_jobs(idle: Api, tmp_path: Path) -> None:
     error_of(idle.client.delete("/v1/jobs/job_nope", headers=headers), 404, "not_found")
 
 
+GAP = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "gap" / "chu1997"
+
+
+def hard_pairing_document() -> dict[str, Any]:
+    """Chu–Beasley d20100 as a scenario: its pairing stage runs to a 60 s time limit."""
+    sys.path.insert(0, str(GAP.parents[2]))
+    from gap_scenario import gap_scenario
+    from linkage.scenario.io import to_document
+
+    return to_document(gap_scenario(GAP / "d20100", "min", time_limit_s=60))
+
+
+def test_cancel_stops_a_long_stage_and_keeps_its_best_plan(tmp_path: Path) -> None:
+    """DELETE during a 60 s pairing stage stops it within seconds; the job is canceled and keeps
+    the stage's best plan with its bound."""
+    for app in make_api(tmp_path, job_heartbeat_seconds=0.5):
+        headers = app.headers()
+        sid = create_scenario(app, headers, hard_pairing_document())
+        job = start(app, headers, sid, {"stages": ["pairing"], "time_limit_s": 60})
+        deadline = time.monotonic() + 30
+        while app.client.get(f"/v1/jobs/{job['id']}", headers=headers).json()["status"] != (
+            "running"
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(2)  # inside the pairing stage's search
+        asked = time.monotonic()
+        assert app.client.delete(f"/v1/jobs/{job['id']}", headers=headers).status_code == 202
+        done = wait_job(app, headers, job["id"], timeout=30)
+        assert time.monotonic() - asked < 15
+        assert done["status"] == "canceled" and done["progress"]["stages_done"] == ["pairing"]
+        assert done["progress"]["elapsed_s"] < 30
+        plan = app.client.get(f"/v1/jobs/{job['id']}/plan", headers=headers).json()
+        pairing = plan["summary"]["stages"]["pairing"]
+        assert pairing["status"] == "feasible" and "stopped on request" in pairing["message"]
+        assert pairing["gap"] > 0
+        targets = app.client.get(
+            f"/v1/jobs/{job['id']}/plan/tables/targets", params={"limit": 500}, headers=headers
+        ).json()
+        assert targets["total"] == 100
+        assert sum(int(r["shortfall"]) for r in targets["rows"]) == 0
+
+
+def test_a_job_stops_at_its_wall_clock_limit_and_keeps_its_plan(tmp_path: Path) -> None:
+    """A job that reaches max_job_seconds stops its running stage, skips the rest, fails with
+    job_time_limit and keeps the plan found so far."""
+    for app in make_api(tmp_path, max_job_seconds=3):
+        headers = app.headers()
+        sid = create_scenario(app, headers, hard_pairing_document())
+        job = start(app, headers, sid, {"stages": ["pairing", "staffing"], "time_limit_s": 60})
+        done = wait_job(app, headers, job["id"], timeout=40)
+        assert done["status"] == "failed" and done["error"]["code"] == "job_time_limit"
+        assert "staffing" in done["error"]["message"]
+        assert done["progress"]["stages_done"] == ["pairing"]
+        assert done["progress"]["elapsed_s"] < 20
+        plan = app.client.get(f"/v1/jobs/{job['id']}/plan", headers=headers).json()
+        assert list(plan["summary"]["stages"]) == ["pairing"]
+        assert plan["summary"]["stages"]["pairing"]["status"] == "feasible"
+
+
 def claim(engine: sa.engine.Engine, token: str = "test-host:1:abcd") -> str:
     job_id = jobdb.claim_next(engine, token)
     assert job_id is not None
@@ -206,7 +270,7 @@ def test_cancel_running_job_keeps_finished_stages(
         return outcome
 
     monkeypatch.setitem(pipeline.STAGES, "pairing", pairing_then_cancel)
-    worker._solve_job(engine, job_id, "test-host:1:abcd", time.monotonic(), 5)
+    worker._solve_job(engine, job_id, "test-host:1:abcd", time.monotonic(), 5, NO_STOP)
     done = idle.client.get(f"/v1/jobs/{job['id']}", headers=headers).json()
     assert done["status"] == "canceled" and done["progress"]["stages_done"] == ["pairing"]
     plan = idle.client.get(f"/v1/jobs/{job_id}/plan", headers=headers).json()
@@ -230,7 +294,7 @@ def test_failing_solve_is_failed_with_error(
         raise RuntimeError("solver exploded")
 
     monkeypatch.setitem(pipeline.STAGES, "staffing", broken)
-    worker._solve_job(engine, job_id, "test-host:1:abcd", time.monotonic(), 5)
+    worker._solve_job(engine, job_id, "test-host:1:abcd", time.monotonic(), 5, NO_STOP)
     job = idle.client.get(f"/v1/jobs/{job_id}", headers=headers).json()
     assert job["status"] == "failed" and job["error"]["code"] == "solve_failed"
     assert "solver exploded" in job["error"]["message"] and not job["has_plan"]
@@ -246,7 +310,7 @@ def test_worker_that_lost_its_claim_writes_nothing(idle: Api, tmp_path: Path) ->
     job_id = claim(engine)
     jobdb.interrupt_own(engine, job_id, "test-host:1:abcd", "stopped")
     with pytest.raises(worker._Lost):
-        worker._solve_job(engine, job_id, "test-host:1:abcd", time.monotonic(), 5)
+        worker._solve_job(engine, job_id, "test-host:1:abcd", time.monotonic(), 5, NO_STOP)
     assert status_of(engine, job_id).status == "interrupted"
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(plans)).scalar() == 0

@@ -13,6 +13,7 @@ import pandas as pd
 from linkage.plan.result import Plan
 from linkage.scenario.core import Scenario
 from linkage.solvers.report import StageReport
+from linkage.solvers.stopping import StopRule, never
 
 
 class InvariantViolation(AssertionError):
@@ -33,6 +34,7 @@ class SolveSettings:
     seed: int | None = None
     workers: int | None = None
     pairing_method: Literal["auto", "flow", "cp_sat", "mip"] | None = None
+    stop: StopRule = never  # ends the running stage early (best plan kept); later ones skipped
 
 
 @dataclass
@@ -56,6 +58,7 @@ def _pairing(
         seed=settings.seed,
         workers=settings.workers,
         method=settings.pairing_method,
+        stop=settings.stop,
     )
     violations = check_pairing_invariants(scenario, result)
     if violations:
@@ -130,6 +133,7 @@ def _funds(
         time_limit_s=settings.time_limit_s,
         seed=settings.seed,
         workers=settings.workers,
+        stop=settings.stop,
     )
     violations = check_funds_invariants(scenario, stations, pairs, result)
     if violations:
@@ -164,6 +168,7 @@ def solve(
     joint: bool = False,
     previous: Plan | None = None,
     explain: bool = False,
+    stop: StopRule = never,
 ) -> Plan:
     """Solve the scenario's stages in order (all by default) and return the plan.
 
@@ -175,14 +180,15 @@ def solve(
     ``previous``: re-plan from an earlier plan, keeping its pairs and staffing unless a change
     buys a real improvement (``policy.stability``); the ``churn`` table reports what moved.
     ``explain=True`` adds ``marginal_values`` (one more social worker per county, ¥10,000 more
-    per donor restriction class). A pure function of its arguments: the same scenario and seed
-    give the same plan.
+    per donor restriction class). ``stop`` (a stopping rule, ``linkage.solvers.stopping``) ends
+    the running stage early with its best plan and bound and skips the stages after it. A pure
+    function of its arguments: the same scenario and seed give the same plan.
     """
     wanted = list(ORDER if stages is None else stages)
     unknown = [s for s in wanted if s not in STAGES]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; the stages are {', '.join(ORDER)}")
-    settings = SolveSettings(time_limit_s, seed, workers, pairing_method)
+    settings = SolveSettings(time_limit_s, seed, workers, pairing_method, stop)
     tables: dict[str, pd.DataFrame] = {}
     reports: list[StageReport] = []
     carried: dict[str, Any] = {}
@@ -194,6 +200,8 @@ def solve(
     for name in ORDER:
         if name not in wanted:
             continue
+        if stop():
+            break
         outcome = STAGES[name](scenario, settings, carried)
         tables.update(outcome.tables)
         reports.append(outcome.report)

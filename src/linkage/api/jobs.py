@@ -160,7 +160,8 @@ class JobStore:
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         """A queued job is canceled at once; a running one is asked to stop (its worker stops
-        between stages and keeps the stages finished so far); 409 for a finished one."""
+        its running stage within a few seconds, keeping that stage's best plan, and skips the rest);
+        409 for a finished one."""
         now = utcnow()
         with self.engine.begin() as conn:
             queued = conn.execute(

@@ -33,7 +33,14 @@ class Settings(BaseModel):
     max_zip_ratio: float = Field(default=200.0, gt=1, description="largest compression ratio")
     max_zip_entries: int = Field(default=200, gt=0, description="most files in a zip or workbook")
     max_rows_per_table: int = Field(default=500_000, gt=0, description="most rows in any table")
-    max_solve_seconds: float = Field(default=600.0, gt=0, description="longest solve time limit")
+    max_solve_seconds: float = Field(
+        default=600.0, gt=0, description="longest time limit of one stage of a solve"
+    )
+    max_job_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        description="longest wall-clock time of a whole job; it then stops, keeping its best plan",
+    )
     max_concurrent_jobs: int = Field(
         default=2, gt=0, description="most queued or running jobs per tenant"
     )

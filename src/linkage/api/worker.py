@@ -4,11 +4,13 @@
 left running by a dead server as interrupted, claims queued jobs one at a time (an UPDATE guarded
 by ``status='queued'``), and starts each in a child process (forkserver, else spawn). The child,
 ``run_job``, opens its own engine, rebuilds the scenario from the stored document, and solves the
-stages in order; after each stage it writes the progress, and between stages it reads
-``cancel_requested``. A heartbeat thread writes ``heartbeat_at`` every few seconds and exits the
-child when its server process dies. At the end the plan (summary, each table as CSV, the HTML
-report) and the final status are written in one transaction, only while the job is still the
-child's (``status='running' AND worker=token``).
+stages in order; after each stage it writes the progress. A heartbeat thread writes
+``heartbeat_at`` every few seconds, reads ``cancel_requested`` (a cancel stops the running stage
+through its stopping rule, keeping the stage's best plan and bound, and skips the rest) and exits
+the child when its server process dies. ``max_job_seconds`` caps a job's wall-clock time the
+same way: the job then fails with ``job_time_limit`` and keeps the plan found so far. At the end
+the plan (summary, each table as CSV, the HTML report) and the final status are written in one
+transaction, only while the job is still the child's (``status='running' AND worker=token``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy.engine import Engine
 from linkage.api import jobs as jobdb
 from linkage.api.settings import Settings
 from linkage.api.storage import jobs, make_engine, scenarios, utcnow
+from linkage.solvers.stopping import Deadline, StopFlag
 
 log = logging.getLogger("linkage.api.worker")
 
@@ -142,10 +145,14 @@ def run_job(database_url: str, job_id: str, token: str, settings: Mapping[str, A
     engine = make_engine(database_url)
     started = time.monotonic()
     stop = threading.Event()
+    canceled = StopFlag()
+    cap = Deadline(started + float(settings["max_job_seconds"]))
 
     def beat() -> None:
         with engine.begin() as conn:
             jobdb.update_running(conn, job_id, token, heartbeat_at=utcnow())
+        if _cancel_requested(engine, job_id):
+            canceled.request("canceled")  # the running stage stops within a second or so
 
     watcher = threading.Thread(
         target=_watch_parent,
@@ -154,7 +161,14 @@ def run_job(database_url: str, job_id: str, token: str, settings: Mapping[str, A
     )
     watcher.start()
     try:
-        _solve_job(engine, job_id, token, started, float(settings["max_solve_seconds"]))
+        _solve_job(
+            engine,
+            job_id,
+            token,
+            started,
+            float(settings["max_solve_seconds"]),
+            _Stops(canceled, cap),
+        )
     except _Lost:
         pass
     finally:
@@ -175,7 +189,20 @@ def _cancel_requested(engine: Engine, job_id: str) -> bool:
         )
 
 
-def _solve_job(engine: Engine, job_id: str, token: str, started: float, max_s: float) -> None:
+@dataclass(frozen=True)
+class _Stops:
+    """Why a job stops early: a cancel request (read with the heartbeat), the wall-clock cap."""
+
+    canceled: StopFlag
+    cap: Deadline
+
+    def __call__(self) -> bool:
+        return self.canceled() or self.cap()
+
+
+def _solve_job(
+    engine: Engine, job_id: str, token: str, started: float, max_s: float, stops: _Stops
+) -> None:
     from linkage.pipeline import ORDER, STAGES, SolveSettings
     from linkage.scenario.io import from_document
     from linkage.scenario.problems import ScenarioError
@@ -197,14 +224,12 @@ def _solve_job(engine: Engine, job_id: str, token: str, started: float, max_s: f
         limit = options.get("time_limit_s")
         if limit is None:
             limit = min(float(scenario.policy.solver.time_limit_s), max_s)
-        settings = SolveSettings(time_limit_s=float(limit), seed=options.get("seed"))
+        settings = SolveSettings(time_limit_s=float(limit), seed=options.get("seed"), stop=stops)
         tables: dict[str, Any] = {}
         reports: list[Any] = []
         carried: dict[str, Any] = {}
-        canceled = False
         for name in order:
-            if _cancel_requested(engine, job_id):
-                canceled = True
+            if stops() or _cancel_requested(engine, job_id):
                 break
             _write(engine, job_id, token, progress=_progress(done, len(order), started, name))
             outcome = STAGES[name](scenario, settings, carried)
@@ -214,19 +239,34 @@ def _solve_job(engine: Engine, job_id: str, token: str, started: float, max_s: f
             done.append(name)
             progress = _progress(done, len(order), started, name, outcome.report)
             _write(engine, job_id, token, progress=progress)
-        if not canceled and _cancel_requested(engine, job_id) and len(done) < len(order):
-            canceled = True
+        canceled = stops.canceled() or (
+            _cancel_requested(engine, job_id) and len(done) < len(order)
+        )
+        capped = not canceled and stops.cap() and len(done) < len(order)
         plan = _assemble(scenario, tables, reports) if done else None
         last = reports[-1] if reports else None
         progress = _progress(done, len(order), started, done[-1] if done else None, last)
         stored = _plan_rows(scenario, plan) if plan is not None else None
         with engine.begin() as conn:
-            status = "canceled" if canceled else "succeeded"
+            status = "canceled" if canceled else "failed" if capped else "succeeded"
+            error = None
+            if capped:
+                skipped = ", ".join(s for s in order if s not in done)
+                error = {
+                    "code": "job_time_limit",
+                    "message": (
+                        f"the job reached its wall-clock limit of {stops.cap.at - started:g} s "
+                        f"(max_job_seconds); the stages solved so far are kept, {skipped} "
+                        "not solved"
+                    ),
+                    "problems": [],
+                }
             if not jobdb.update_running(
                 conn,
                 job_id,
                 token,
                 status=status,
+                error=error,
                 progress=progress,
                 finished_at=utcnow(),
                 heartbeat_at=utcnow(),
@@ -357,6 +397,7 @@ class JobRunner:
         options = {
             "heartbeat_seconds": self.settings.job_heartbeat_seconds,
             "max_solve_seconds": self.settings.max_solve_seconds,
+            "max_job_seconds": self.settings.max_job_seconds,
         }
         url = self.engine.url.render_as_string(hide_password=False)
         proc = _context().Process(

@@ -85,6 +85,7 @@ from linkage.scenario.vocabulary import DOMAINS
 from linkage.solvers.candidates import DESIGNATION_COLUMNS
 from linkage.solvers.needs import domain_needs, station_needs
 from linkage.solvers.report import StageReport, relative_gap
+from linkage.solvers.stopping import StopRule, interrupting, never
 from linkage.solvers.volunteers import _cut
 
 STAGE = "funds"
@@ -947,6 +948,7 @@ def _exact_min_grants(
     time_limit_s: float,
     seed: int,
     workers: int,
+    stop: StopRule = never,
 ) -> tuple[_Allocation | None, float, str]:
     """The lot × need model with minimum grants, by CP-SAT: (allocation, bound, status)."""
     model = cp_model.CpModel()
@@ -1007,7 +1009,8 @@ def _exact_min_grants(
     solver.parameters.max_time_in_seconds = float(time_limit_s)
     solver.parameters.random_seed = int(seed)
     solver.parameters.num_workers = int(workers)
-    status = solver.solve(model)
+    with interrupting(stop, solver.stop_search):
+        status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None, float(solver.best_objective_bound), "not_solved"
     values = np.array([solver.value(v) for v in g], dtype=np.int64)
@@ -1031,6 +1034,7 @@ def solve_funds(
     seed: int | None = None,
     workers: int | None = None,
     exact_limit: int = EXACT_LIMIT,
+    stop: StopRule = never,
 ) -> FundsResult:
     """Allocate the money lots to (station, domain) needs (see the module docstring).
 
@@ -1039,6 +1043,7 @@ def solve_funds(
     (partners add delivery capacity to their targets). Without minimum grants the flow is
     exact; with them, CP-SAT solves the lot × need model when it has at most ``exact_limit``
     variables, else the repaired flow plan is reported with its gap to the flow bound.
+    ``stop`` ends the CP-SAT search early (the repaired plan is its starting point).
     """
     started = time.perf_counter()
     solver = scenario.policy.solver
@@ -1076,6 +1081,7 @@ def solve_funds(
                 limit,
                 solver.seed if seed is None else seed,
                 solver.workers if workers is None else workers,
+                stop,
             )
             # the objective is integral: CP-SAT's float bound may be rounded up
             bound = max(bound, math.ceil(cp_bound - 1e-6)) if math.isfinite(cp_bound) else bound

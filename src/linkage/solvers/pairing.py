@@ -23,6 +23,8 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
+import ortools.linear_solver.linear_solver_pb2 as linear_solver_pb2
+import ortools.linear_solver.pywraplp as pywraplp
 import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import NDArray
@@ -33,6 +35,7 @@ from ortools.sat.python import cp_model
 from linkage.scenario.core import Scenario
 from linkage.solvers.candidates import PairingInputs, build_candidates
 from linkage.solvers.report import StageReport, Status, relative_gap
+from linkage.solvers.stopping import AnyOf, StopRule, interrupting, never
 
 Method = Literal["auto", "flow", "cp_sat", "mip"]
 STAGE = "pairing"
@@ -217,8 +220,11 @@ def solve_pairing(
     seed: int | None = None,
     workers: int | None = None,
     method: Method | None = None,
+    stop: StopRule = never,
 ) -> PairingResult:
-    """Solve the pairing stage of ``scenario``; defaults come from ``policy.solver``."""
+    """Solve the pairing stage of ``scenario``; defaults come from ``policy.solver``.
+
+    ``stop`` (a stopping rule) ends the search early with the best plan found and its bound."""
     started = time.perf_counter()
     settings = scenario.policy.solver
     limit = float(time_limit_s if time_limit_s is not None else settings.time_limit_s)
@@ -255,7 +261,7 @@ def solve_pairing(
             message="no candidates",
         )
     else:
-        solvers: dict[str, Callable[[PairingModel, float, int, int], _Solution]] = {
+        solvers: dict[str, Callable[..., _Solution]] = {
             "flow": _solve_flow,
             "cp_sat": _solve_cp_sat,
             "mip": _solve_mip,
@@ -267,11 +273,11 @@ def solve_pairing(
         keep = prune_unit_loads(model) if chosen != "flow" else np.ones(model.n, dtype=bool)
         if chosen != "flow" and not model.unit_loads:
             # load-bearing: a plain GAP gets the local search (gap_search.py) beside the solver
-            solution = _solve_with_search(solvers[chosen], model, limit, rng_seed, threads)
+            solution = _solve_with_search(solvers[chosen], model, limit, rng_seed, threads, stop)
         elif keep.all():
-            solution = solvers[chosen](model, limit, rng_seed, threads)
+            solution = solvers[chosen](model, limit, rng_seed, threads, stop=stop)
         else:
-            small = solvers[chosen](model.subset(keep), limit, rng_seed, threads)
+            small = solvers[chosen](model.subset(keep), limit, rng_seed, threads, stop=stop)
             x = np.zeros(model.n, dtype=bool)
             x[np.flatnonzero(keep)] = small.x
             message = f"{int(keep.sum())} of {model.n} candidates kept by exact pruning"
@@ -288,11 +294,12 @@ SEARCH_SHARE = 0.95
 
 
 def _solve_with_search(
-    solve: Callable[[PairingModel, float, int, int], _Solution],
+    solve: Callable[..., _Solution],
     model: PairingModel,
     time_limit_s: float,
     seed: int,
     workers: int,
+    stop: StopRule = never,
 ) -> _Solution:
     """The exact solver, with the GAP local search running beside it when the model is a GAP.
 
@@ -310,7 +317,7 @@ def _solve_with_search(
 
     def run() -> None:
         try:
-            box["solution"] = solve(model, time_limit_s, seed, workers)
+            box["solution"] = solve(model, time_limit_s, seed, workers, stop=stop)
         except BaseException as exc:  # re-raised in the calling thread
             errors.append(exc)
         finally:
@@ -324,7 +331,7 @@ def _solve_with_search(
             greedy_plan(model),
             time_limit_s=SEARCH_SHARE * time_limit_s,
             seed=seed,
-            stop=done.is_set,
+            stop=AnyOf((done.is_set, stop)),
         )
     finally:
         thread.join()
@@ -511,7 +518,9 @@ def shortfall_multiplier(model: PairingModel, free: BoolArray, need: IntArray) -
     return int(np.dot(need, hi - lo)) + 1
 
 
-def _solve_flow(model: PairingModel, time_limit_s: float, seed: int, workers: int) -> _Solution:
+def _solve_flow(
+    model: PairingModel, time_limit_s: float, seed: int, workers: int, stop: StopRule = never
+) -> _Solution:
     """Unit loads, no quota: source → org (capacity) → target (1 per pair) ← source (shortfall)."""
     fixed = model.fixed
     free = ~fixed
@@ -618,7 +627,9 @@ def _cp_solver(time_limit_s: float, seed: int, workers: int) -> cp_model.CpSolve
     return solver
 
 
-def _solve_cp_sat(model: PairingModel, time_limit_s: float, seed: int, workers: int) -> _Solution:
+def _solve_cp_sat(
+    model: PairingModel, time_limit_s: float, seed: int, workers: int, stop: StopRule = never
+) -> _Solution:
     """Two phases: min W; then W fixed at its best value, max S hinted with phase 1's plan."""
     started = time.perf_counter()
     cp = cp_model.CpModel()
@@ -654,7 +665,8 @@ def _solve_cp_sat(model: PairingModel, time_limit_s: float, seed: int, workers: 
 
     fallback = ""
     phase1 = _cp_solver(time_limit_s, seed, workers)
-    code1 = phase1.solve(cp)
+    with interrupting(stop, phase1.stop_search):
+        code1 = phase1.solve(cp)
     status1 = _cp_status(code1)
     if status1 == "infeasible":
         return _Solution(
@@ -677,6 +689,9 @@ def _solve_cp_sat(model: PairingModel, time_limit_s: float, seed: int, workers: 
             f"phase 1 stopped without a plan ({phase1.status_name(code1)}); greedy plan kept; "
         )
     w_best = model.weighted_shortfall(x1)
+    if stop():
+        n_cons = len(cp.proto.constraints)
+        return _stopped(model, x1, w_bound, "cp_sat", n + n_t, n_cons, fallback)
 
     cp.add(shortfall <= w_best)
     cp.maximize(cp_model.LinearExpr.weighted_sum(x, model.score.tolist()))
@@ -686,7 +701,8 @@ def _solve_cp_sat(model: PairingModel, time_limit_s: float, seed: int, workers: 
     remaining = time_limit_s - (time.perf_counter() - started)
     # phase 2 always gets a little time: a plan with an unproven score beats none
     phase2 = _cp_solver(max(remaining, 0.1 * time_limit_s), seed, workers)
-    code2 = phase2.solve(cp)
+    with interrupting(stop, phase2.stop_search):
+        code2 = phase2.solve(cp)
     status2 = _cp_status(code2)
     if status2 in ("optimal", "feasible"):
         x2 = np.array([phase2.boolean_value(v) for v in x], dtype=bool)
@@ -697,24 +713,12 @@ def _solve_cp_sat(model: PairingModel, time_limit_s: float, seed: int, workers: 
     status: Status = "optimal" if status1 == status2 == "optimal" else "feasible"
     obj = _objectives(model, x2)
     bound = {"weighted_shortfall": w_bound, "score": s_bound}
-    message = (
-        "" if status == "optimal" else fallback + "stopped at the time limit: best plan and bound"
-    )
+    message = _stop_note(status, stop, fallback)
     return _Solution(x2, status, "cp_sat", obj, bound, n + n_t, len(cp.proto.constraints), message)
 
 
 # ---------------------------------------------------------------------------------------------
 # MIP (model_builder over sparse arrays)
-
-
-def _mip_status(status: mb.SolveStatus) -> Status:
-    if status == mb.SolveStatus.OPTIMAL:
-        return "optimal"
-    if status == mb.SolveStatus.FEASIBLE:
-        return "feasible"
-    if status == mb.SolveStatus.INFEASIBLE:
-        return "infeasible"
-    return "not_solved"
 
 
 def _mip_model(
@@ -750,28 +754,96 @@ def _mip_model(
     return mip, n + n_t, matrix.shape[0]
 
 
+@dataclass(frozen=True)
+class _MipRun:
+    """What one MIP solve gave: status, the variables' values (None without a plan), bound."""
+
+    status: Status
+    code: str
+    values: NDArray[np.float64] | None
+    bound: float
+
+
+_MB_STATUS: dict[mb.SolveStatus, Status] = {
+    mb.SolveStatus.OPTIMAL: "optimal",
+    mb.SolveStatus.FEASIBLE: "feasible",
+    mb.SolveStatus.INFEASIBLE: "infeasible",
+}
+
+
 def _mip_solve(
-    mip: mb.Model, backend: str, time_limit_s: float, seed: int, workers: int
-) -> tuple[mb.Solver, mb.SolveStatus]:
+    mip: mb.Model,
+    backend: str,
+    time_limit_s: float,
+    seed: int,
+    workers: int,
+    stop: StopRule = never,
+) -> _MipRun:
+    """Solve on ``backend``. SCIP runs through ``pywraplp`` (loaded from the model's proto in
+    C++), whose ``InterruptSolve`` stops it on ``stop`` with its incumbent and bound —
+    ``model_builder``'s ``stop_search`` does not reach SCIP or HiGHS (measured: both ran to their
+    time limit). HiGHS, used for the unit-load pairings that it solves in seconds, is not
+    interruptible: ``stop`` is read only before it starts."""
+    limit = max(time_limit_s, 0.01)
+    if backend == "scip":
+        return _scip_solve(mip, limit, seed, stop)
     solver = mb.Solver(backend)
     if not solver.solver_is_supported():
         raise RuntimeError(f"MIP backend {backend!r} is not available in this OR-Tools build")
-    solver.set_time_limit_in_seconds(max(time_limit_s, 0.01))
+    solver.set_time_limit_in_seconds(limit)
     solver.enable_output(False)
-    if backend == "scip":
-        solver.set_solver_specific_parameters(f"randomization/randomseedshift = {seed}")
-    elif backend == "highs":
-        # output_flag: HiGHS prints a banner to stdout even with enable_output(False). No
-        # `threads`: HiGHS keeps one global thread pool per process, and asking another size
-        # later makes every solve fail at once (seen here after a 1-worker solve).
-        solver.set_solver_specific_parameters(
-            f"output_flag=false\nlog_to_console=false\nrandom_seed={seed}"
-        )
-    return solver, solver.solve(mip)
+    # output_flag: HiGHS prints a banner to stdout even with enable_output(False). No `threads`:
+    # HiGHS keeps one global thread pool per process, and asking another size later makes every
+    # solve fail at once (seen here after a 1-worker solve).
+    solver.set_solver_specific_parameters(
+        f"output_flag=false\nlog_to_console=false\nrandom_seed={seed}"
+    )
+    code = solver.solve(mip)
+    status = _MB_STATUS.get(code, "not_solved")
+    values = None
+    if status in ("optimal", "feasible"):
+        values = solver.values(mip.get_variables()).to_numpy(dtype=float)
+    return _MipRun(status, code.name, values, float(solver.best_objective_bound))
 
 
-def _mip_values(solver: mb.Solver, mip: mb.Model, n: int) -> BoolArray:
-    values = solver.values(mip.get_variables()).to_numpy(dtype=float)
+def _scip_solve(mip: mb.Model, time_limit_s: float, seed: int, stop: StopRule) -> _MipRun:
+    solver = pywraplp.Solver.CreateSolver("SCIP")
+    if solver is None:
+        raise RuntimeError("MIP backend 'scip' is not available in this OR-Tools build")
+    problem = solver.LoadModelFromProto(mip.export_to_proto())
+    if problem:
+        raise RuntimeError(f"SCIP did not load the pairing model: {problem}")
+    solver.SetTimeLimit(math.ceil(time_limit_s * 1000))
+    solver.SetSolverSpecificParametersAsString(f"randomization/randomseedshift = {seed}")
+    solver.SuppressOutput()
+    with interrupting(stop, solver.InterruptSolve):
+        code = solver.Solve()
+    names = {
+        pywraplp.Solver.OPTIMAL: "OPTIMAL",
+        pywraplp.Solver.FEASIBLE: "FEASIBLE",
+        pywraplp.Solver.INFEASIBLE: "INFEASIBLE",
+        pywraplp.Solver.UNBOUNDED: "UNBOUNDED",
+        pywraplp.Solver.ABNORMAL: "ABNORMAL",
+        pywraplp.Solver.NOT_SOLVED: "NOT_SOLVED",
+    }
+    known: dict[str, Status] = {
+        "OPTIMAL": "optimal",
+        "FEASIBLE": "feasible",
+        "INFEASIBLE": "infeasible",
+    }
+    status = known.get(names.get(code, "NOT_SOLVED"), "not_solved")
+    values = None
+    if status in ("optimal", "feasible"):
+        response = linear_solver_pb2.MPSolutionResponse()
+        solver.FillSolutionResponseProto(response)
+        values = np.asarray(response.variable_value, dtype=float)
+    bound = float(solver.Objective().BestBound()) if values is not None else math.nan
+    return _MipRun(status, names.get(code, "NOT_SOLVED"), values, bound)
+
+
+def _mip_values(run: _MipRun, n: int) -> BoolArray:
+    values = run.values
+    assert values is not None
     # the backend must have kept integrality (an LP-only backend would return fractions)
     if np.any(np.abs(values - np.round(values)) > 1e-6):
         raise RuntimeError("MIP backend returned a fractional solution: integrality was dropped")
@@ -791,6 +863,7 @@ def _solve_mip(
     seed: int,
     workers: int,
     backend: str | None = None,
+    stop: StopRule = never,
 ) -> _Solution:
     """Two phases like CP-SAT, on a MIP backend; the model is filled from a CSR matrix."""
     if backend is None:
@@ -805,8 +878,8 @@ def _solve_mip(
     if backend != "highs":  # OR-Tools 9.15 crashes passing hints to HiGHS (measured here)
         _mip_hint(mip1, model, start)
     fallback = ""
-    solver1, code1 = _mip_solve(mip1, backend, time_limit_s, seed, workers)
-    status1 = _mip_status(code1)
+    run1 = _mip_solve(mip1, backend, time_limit_s, seed, workers, stop)
+    status1 = run1.status
     if status1 == "infeasible":
         return _Solution(
             np.zeros(n, bool),
@@ -816,27 +889,29 @@ def _solve_mip(
             {},
             n_vars,
             n_cons,
-            message=f"phase 1 (shortfall): {code1.name}",
+            message=f"phase 1 (shortfall): {run1.code}",
         )
     if status1 in ("optimal", "feasible"):
-        x1 = _mip_values(solver1, mip1, n)
-        w_bound = float(solver1.best_objective_bound)
+        x1 = _mip_values(run1, n)
+        w_bound = run1.bound
     else:
         # stopped before any solution: the greedy plan stands, W ≥ 0 is the only bound proven
         x1, status1, w_bound = start, "feasible", 0.0
-        fallback = f"phase 1 stopped without a plan ({code1.name}); greedy plan kept; "
+        fallback = f"phase 1 stopped without a plan ({run1.code}); greedy plan kept; "
     w_best = model.weighted_shortfall(x1)
+    if stop():
+        return _stopped(model, x1, w_bound, f"mip:{backend}", n_vars, n_cons, fallback)
 
     obj2 = np.concatenate([model.score.astype(float), np.zeros(n_t)])
     mip2, n_vars, n_cons = _mip_model(model, obj2, maximize=True, w_cap=w_best)
     if backend != "highs":
         _mip_hint(mip2, model, x1)
     remaining = time_limit_s - (time.perf_counter() - started)
-    solver2, code2 = _mip_solve(mip2, backend, max(remaining, 0.1 * time_limit_s), seed, workers)
-    status2 = _mip_status(code2)
+    run2 = _mip_solve(mip2, backend, max(remaining, 0.1 * time_limit_s), seed, workers, stop)
+    status2 = run2.status
     if status2 in ("optimal", "feasible"):
-        x2 = _mip_values(solver2, mip2, n)
-        s_bound = float(solver2.best_objective_bound)
+        x2 = _mip_values(run2, n)
+        s_bound = run2.bound
     else:
         x2, status2, s_bound = x1, "feasible", math.inf
     status: Status = "optimal" if status1 == status2 == "optimal" else "feasible"
@@ -846,10 +921,40 @@ def _solve_mip(
         "weighted_shortfall": math.ceil(w_bound - 1e-6) if math.isfinite(w_bound) else w_bound,
         "score": math.floor(s_bound + 1e-6) if math.isfinite(s_bound) else s_bound,
     }
-    message = (
-        "" if status == "optimal" else fallback + "stopped at the time limit: best plan and bound"
+    return _Solution(
+        x2, status, f"mip:{backend}", obj, bound, n_vars, n_cons, _stop_note(status, stop, fallback)
     )
-    return _Solution(x2, status, f"mip:{backend}", obj, bound, n_vars, n_cons, message)
+
+
+def _stop_note(status: Status, stop: StopRule, fallback: str) -> str:
+    if status == "optimal":
+        return ""
+    why = "stopped on request" if stop() else "stopped at the time limit"
+    return f"{fallback}{why}: best plan and bound"
+
+
+def _stopped(
+    model: PairingModel,
+    x1: BoolArray,
+    w_bound: float,
+    method: str,
+    n_vars: int,
+    n_cons: int,
+    fallback: str,
+) -> _Solution:
+    """Phase 1's plan when the solve is stopped before phase 2: the score is not maximised
+    (its bound unknown)."""
+    w = math.ceil(w_bound - 1e-6) if math.isfinite(w_bound) else w_bound
+    return _Solution(
+        x1,
+        "feasible",
+        method,
+        _objectives(model, x1),
+        {"weighted_shortfall": w, "score": math.inf},
+        n_vars,
+        n_cons,
+        f"{fallback}stopped on request after phase 1 (shortfall): score not maximised",
+    )
 
 
 # ---------------------------------------------------------------------------------------------

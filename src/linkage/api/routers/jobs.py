@@ -123,8 +123,8 @@ def get_job(job_id: str, store: JobsViewer) -> dict[str, Any]:
     status_code=202,
     response_model=JobOut,
     responses=errors(401, 403, 404, 409),
-    summary="Cancel a job: a running solve stops after its current stage and keeps the "
-    "stages finished so far as its plan",
+    summary="Cancel a job: a running solve stops its current stage within seconds, keeping "
+    "the best plan found so far, and skips the stages after it",
 )
 def cancel_job(job_id: str, store: JobsPlanner) -> dict[str, Any]:
     return store.cancel(job_id)
