@@ -47,6 +47,7 @@ import pandas as pd
 from linkage.pipeline import ORDER
 from linkage.plan.result import Plan
 from linkage.scenario.core import Scenario, frozen_tables
+from linkage.solvers.stopping import StopRule, never
 
 FIRST_COLUMNS = ("solved", "error")
 LAST_COLUMNS = ("total_s", "worker")
@@ -111,12 +112,25 @@ def solve_variant(
 
     Returns ``{"variant", "row", "plan"}``; ``plan`` only when ``settings["keep_plan"]``.
     """
+    try:
+        scenario = unpack(packed)
+    except Exception as exc:
+        row = {"solved": False, "error": describe(exc), "total_s": 0.0, "worker": _worker()}
+        return {"variant": name, "row": row, "plan": None}
+    row, plan = solve_summary(scenario, settings)
+    return {"variant": name, "row": row, "plan": plan if settings.get("keep_plan") else None}
+
+
+def solve_summary(
+    scenario: Scenario, settings: Mapping[str, Any], stop: StopRule = never
+) -> tuple[dict[str, Any], Plan | None]:
+    """Solve one variant with the batch's ``settings`` and return its row (``summarize`` plus
+    ``total_s`` and ``worker``) and its plan (None when the solve raised: the row says why)."""
     from linkage.pipeline import solve
 
     started = time.perf_counter()
     plan: Plan | None = None
     try:
-        scenario = unpack(packed)
         plan = solve(
             scenario,
             stages=settings.get("stages"),
@@ -125,14 +139,19 @@ def solve_variant(
             workers=settings.get("workers"),
             pairing_method=settings.get("pairing_method"),
             joint=bool(settings.get("joint", False)),
+            stop=stop,
         )
         row = summarize(plan)
     except Exception as exc:
         row = {"solved": False, "error": describe(exc)}
         plan = None
     row["total_s"] = time.perf_counter() - started
-    row["worker"] = f"{socket.gethostname()}:{os.getpid()}"
-    return {"variant": name, "row": row, "plan": plan if settings.get("keep_plan") else None}
+    row["worker"] = _worker()
+    return row, plan
+
+
+def _worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def describe(exc: BaseException) -> str:
@@ -318,10 +337,11 @@ def batch(
     finally:
         if bar is not None:
             bar.close()
-    return _frame(names, rows)
+    return results_frame(names, rows)
 
 
-def _frame(names: list[str], rows: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+def results_frame(names: list[str], rows: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """The batch's table: one row per variant (index ``variant``, in ``names``' order)."""
     columns: list[str] = list(FIRST_COLUMNS)
     for name in names:
         columns.extend(c for c in rows[name] if c not in columns and c not in LAST_COLUMNS)

@@ -288,9 +288,36 @@ class WhatIf:
 
     def parameters(self) -> pd.DataFrame:
         """Grid variants' axis values, one row per variant (empty for plain variants)."""
-        rows = [dict(v.parameters) for v in self.variants]
-        frame = pd.DataFrame(rows, index=pd.Index([v.name for v in self.variants], name="variant"))
-        return frame
+        return parameters_of(self.variants)
+
+
+def parameters_of(variant_list: Sequence[Variant]) -> pd.DataFrame:
+    """Grid variants' axis values, one row per variant (no columns for plain variants)."""
+    rows = [dict(v.parameters) for v in variant_list]
+    return pd.DataFrame(rows, index=pd.Index([v.name for v in variant_list], name="variant"))
+
+
+def comparison_table(parameters: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    """The batch's rows with the grid parameters in front (``comparison.csv``)."""
+    return parameters.join(results, how="right") if len(parameters.columns) else results
+
+
+def parse_variants(
+    spec: Mapping[str, Any], *, source: str = "what-if", scenario: Scenario | None = None
+) -> tuple[list[Variant], dict[str, Any], str]:
+    """A what-if mapping without ``base`` (``variants``, ``grids``, ``solve``, ``description``)
+    read and checked: its variants (grids expanded), solve settings and description. With a
+    ``scenario``, every change is also checked against it (tables, columns, keys, the rows
+    added), without re-validating each variant's whole scenario as ``variants`` does. Raises
+    ScenarioError with every problem."""
+    report = _Report(source)
+    document = {k: v for k, v in spec.items() if k != "base"}
+    variant_list, solve, description = _parse(document, report)
+    if scenario is not None:
+        for variant in variant_list:
+            _apply(scenario, variant, report)
+    report.raise_if_any()
+    return variant_list, solve, description
 
 
 def load_whatif(path: str | os.PathLike[str]) -> WhatIf:
@@ -1350,7 +1377,7 @@ def run_whatif(
             **whatif.solve,
         )
         parameters = whatif.parameters()
-        table = parameters.join(results) if len(parameters.columns) else results
+        table = comparison_table(parameters, results)
         table.to_csv(tmp / "comparison.csv", encoding="utf-8")
         page = render_comparison_report(
             table,

@@ -65,12 +65,13 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     install_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
 
-    from linkage.api.routers import jobs, keys, scenarios, system
+    from linkage.api.routers import jobs, keys, scenarios, system, whatifs
 
     v1 = APIRouter(prefix="/v1")
     v1.include_router(system.router)
     v1.include_router(scenarios.router)
     v1.include_router(jobs.router)
+    v1.include_router(whatifs.router)
     v1.include_router(keys.router)
     app.include_router(v1)
     return app

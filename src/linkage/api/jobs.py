@@ -45,12 +45,15 @@ def finite(value: Any) -> float | None:
 def job_out(row: Mapping[Any, Any], has_plan: bool) -> dict[str, Any]:
     options = dict(row["options"] or {})
     rerun_of = options.pop("rerun_of", None)
+    whatif = options.pop("whatif", None)  # the batch's variants: kept for the worker
+    variants = options.pop("variants", None)
     return {
         "id": row["id"],
         "scenario_id": row["scenario_id"],
         "kind": row["kind"],
         "status": row["status"],
         "options": options,
+        "variants": variants if whatif is not None else None,
         "progress": row["progress"] or {},
         "error": row["error"],
         "cancel_requested": bool(row["cancel_requested"]),
@@ -84,9 +87,12 @@ class JobStore:
     def _where(self, job_id: str) -> Any:
         return sa.and_(jobs.c.id == job_id, jobs.c.tenant_id == self.tenant)
 
-    def create(self, scenario_id: str, options: dict[str, Any], max_active: int) -> dict[str, Any]:
-        """Queue a solve of one of the tenant's scenarios; 404 for another tenant's scenario,
-        429 when the tenant already has ``max_active`` queued or running jobs."""
+    def create(
+        self, scenario_id: str, options: dict[str, Any], max_active: int, kind: str = "solve"
+    ) -> dict[str, Any]:
+        """Queue a job (a solve, or a what-if batch) on one of the tenant's scenarios; 404 for
+        another tenant's scenario, 429 when the tenant already has ``max_active`` queued or
+        running jobs."""
         now = utcnow()
         with self.engine.begin() as conn:
             # a write to the tenant's row first: it serialises job creation per tenant (a row
@@ -119,7 +125,7 @@ class JobStore:
                 "id": new_id("job_"),
                 "tenant_id": self.tenant,
                 "scenario_id": scenario_id,
-                "kind": "solve",
+                "kind": kind,
                 "status": "queued",
                 "options": options,
                 "progress": {},
@@ -188,7 +194,7 @@ class JobStore:
         """A new queued job with the same scenario and options as a finished one."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.select(jobs.c.scenario_id, jobs.c.status, jobs.c.options).where(
+                sa.select(jobs.c.scenario_id, jobs.c.status, jobs.c.options, jobs.c.kind).where(
                     self._where(job_id)
                 )
             ).first()
@@ -201,7 +207,9 @@ class JobStore:
                 f"the job is {row.status}; only {', '.join(RERUNNABLE)} jobs can be re-run",
             )
         options = {k: v for k, v in dict(row.options).items() if k != "rerun_of"}
-        return self.create(row.scenario_id, {**options, "rerun_of": job_id}, max_active)
+        return self.create(
+            row.scenario_id, {**options, "rerun_of": job_id}, max_active, kind=row.kind
+        )
 
     def plan_row(self, job_id: str) -> dict[str, Any]:
         """The stored plan of one of the tenant's jobs (404 for no such job or no plan)."""
@@ -425,3 +433,33 @@ def store_plan(
                 for name, n, columns, data in tables
             ],
         )
+
+
+def compare_stored_plans(store: JobStore, job_a: str, job_b: str) -> dict[str, Any]:
+    """``linkage compare`` on two of the tenant's stored plans: 404 when either has none, 409
+    when either is a what-if batch's comparison rather than a plan."""
+    import json
+
+    from linkage.plan.compare import compare
+
+    for job_id in (job_a, job_b):
+        if store.plan_row(job_id)["summary"].get("kind") == "whatif":
+            raise ApiError(
+                409,
+                "not_a_plan",
+                f"job {job_id} is a what-if batch: its plan is a comparison of variants, not a "
+                "plan to compare",
+            )
+    result = compare(
+        load_stored_plan(store, job_a), load_stored_plan(store, job_b), names=(job_a, job_b)
+    )
+
+    def records(frame: Any) -> list[dict[str, Any]]:
+        return list(json.loads(frame.to_json(orient="records", force_ascii=False)))
+
+    return {
+        "job_a": job_a,
+        "job_b": job_b,
+        "summary_text": result.summary_text(),
+        **{name: records(frame) for name, frame in result.tables.items()},
+    }

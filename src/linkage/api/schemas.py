@@ -103,6 +103,29 @@ class SolveRequest(BaseModel):
     seed: int | None = Field(default=None, ge=0, description="random seed; null: the policy's")
 
 
+class WhatIfRequest(BaseModel):
+    """What-if variants of the scenario, as in a what-if file without ``base`` (see
+    ``linkage.whatif``): ``variants`` (name, description, changes) and ``grids`` (name, axes,
+    ...), solved with the same ``solve`` settings; every variant's changes are checked against
+    the scenario when the batch is submitted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(default="", max_length=2000)
+    solve: SolveRequest | None = Field(
+        default=None, description="stages, time limit per stage and seed for every variant"
+    )
+    variants: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="variants: {name, description, changes: [{scale|add|drop|set|designate}]}",
+    )
+    grids: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="grids: {name, names, changes, axes: {axis: {scale|set, values} | "
+        "{options}}}, expanded to their cartesian product",
+    )
+
+
 class JobProgress(BaseModel):
     stage: str | None = Field(default=None, description="the stage running or last finished")
     stages_done: list[str] = Field(default_factory=list)
@@ -113,6 +136,9 @@ class JobProgress(BaseModel):
     )
     bound: float | None = Field(default=None, description="the proven bound on that objective")
     gap: float | None = Field(default=None, description="the last finished stage's relative gap")
+    variant: str | None = Field(default=None, description="what-if: the variant being solved")
+    variants_done: int | None = Field(default=None, description="what-if: variants solved")
+    variants_total: int | None = Field(default=None, description="what-if: variants in all")
 
 
 class JobError(BaseModel):
@@ -124,12 +150,15 @@ class JobError(BaseModel):
 class JobOut(BaseModel):
     id: str
     scenario_id: str
-    kind: Literal["solve"]
+    kind: Literal["solve", "whatif"] = Field(
+        description="solve: one plan; whatif: a batch of variants, its plan the comparison table"
+    )
     status: JobStatus = Field(
         description="queued → running → succeeded, failed or canceled; interrupted when the "
         "server stopped while it ran (re-run it with POST /v1/jobs/{id}/rerun)"
     )
-    options: SolveRequest
+    options: SolveRequest = Field(description="the solve settings (of every variant, for whatif)")
+    variants: int | None = Field(default=None, description="whatif: the number of variants")
     progress: JobProgress
     error: JobError | None
     cancel_requested: bool
@@ -161,6 +190,23 @@ class PlanOut(BaseModel):
     )
     tables: list[PlanTableInfo]
     created_at: datetime
+
+
+class ComparisonOut(BaseModel):
+    """Plan A (this job's) against plan B (the ``with`` job's): ``linkage compare`` over HTTP."""
+
+    job_a: str
+    job_b: str
+    summary_text: str = Field(description="the comparison in plain Chinese with English")
+    pairs_changed: list[dict[str, Any]] = Field(
+        description="one row per 牵手 pair of either plan: target, org, in_a, in_b, change"
+    )
+    indicator_deltas: list[dict[str, Any]] = Field(
+        description="indicator, label, unit, better, after_a, after_b, delta (B − A), improved"
+    )
+    by_county: list[dict[str, Any]] = Field(
+        description="per county: staffing, volunteer hours and funds in A and B, pairs changed"
+    )
 
 
 class PlanTablePage(BaseModel):

@@ -41,6 +41,7 @@ class Settings(BaseModel):
         gt=0,
         description="longest wall-clock time of a whole job; it then stops, keeping its best plan",
     )
+    max_variants: int = Field(default=200, gt=0, description="most variants in a what-if batch")
     max_concurrent_jobs: int = Field(
         default=2, gt=0, description="most queued or running jobs per tenant"
     )

@@ -203,77 +203,20 @@ class _Stops:
 def _solve_job(
     engine: Engine, job_id: str, token: str, started: float, max_s: float, stops: _Stops
 ) -> None:
-    from linkage.pipeline import ORDER, STAGES, SolveSettings
-    from linkage.scenario.io import from_document
     from linkage.scenario.problems import ScenarioError
 
     with engine.connect() as conn:
         row = conn.execute(
-            sa.select(jobs.c.tenant_id, jobs.c.options, scenarios.c.document)
+            sa.select(jobs.c.tenant_id, jobs.c.kind, jobs.c.options, scenarios.c.document)
             .join(scenarios, scenarios.c.id == jobs.c.scenario_id)
             .where(jobs.c.id == job_id)
         ).first()
     if row is None:
         raise _Lost
-    options = dict(row.options)
-    wanted = list(options.get("stages") or ORDER)
-    order = [s for s in ORDER if s in wanted]
-    done: list[str] = []
+    progress: dict[str, Any] = {"stages_done": [], "elapsed_s": 0.0}
+    run = _whatif_job if row.kind == "whatif" else _stages_job
     try:
-        scenario = from_document(row.document)
-        limit = options.get("time_limit_s")
-        if limit is None:
-            limit = min(float(scenario.policy.solver.time_limit_s), max_s)
-        settings = SolveSettings(time_limit_s=float(limit), seed=options.get("seed"), stop=stops)
-        tables: dict[str, Any] = {}
-        reports: list[Any] = []
-        carried: dict[str, Any] = {}
-        for name in order:
-            if stops() or _cancel_requested(engine, job_id):
-                break
-            _write(engine, job_id, token, progress=_progress(done, len(order), started, name))
-            outcome = STAGES[name](scenario, settings, carried)
-            tables.update(outcome.tables)
-            reports.append(outcome.report)
-            carried.update(outcome.carry)
-            done.append(name)
-            progress = _progress(done, len(order), started, name, outcome.report)
-            _write(engine, job_id, token, progress=progress)
-        canceled = stops.canceled() or (
-            _cancel_requested(engine, job_id) and len(done) < len(order)
-        )
-        capped = not canceled and stops.cap() and len(done) < len(order)
-        plan = _assemble(scenario, tables, reports) if done else None
-        last = reports[-1] if reports else None
-        progress = _progress(done, len(order), started, done[-1] if done else None, last)
-        stored = _plan_rows(scenario, plan) if plan is not None else None
-        with engine.begin() as conn:
-            status = "canceled" if canceled else "failed" if capped else "succeeded"
-            error = None
-            if capped:
-                skipped = ", ".join(s for s in order if s not in done)
-                error = {
-                    "code": "job_time_limit",
-                    "message": (
-                        f"the job reached its wall-clock limit of {stops.cap.at - started:g} s "
-                        f"(max_job_seconds); the stages solved so far are kept, {skipped} "
-                        "not solved"
-                    ),
-                    "problems": [],
-                }
-            if not jobdb.update_running(
-                conn,
-                job_id,
-                token,
-                status=status,
-                error=error,
-                progress=progress,
-                finished_at=utcnow(),
-                heartbeat_at=utcnow(),
-            ):
-                raise _Lost
-            if stored is not None:
-                jobdb.store_plan(conn, job_id, row.tenant_id, *stored)
+        run(engine, job_id, token, started, max_s, stops, row, progress)
     except _Lost:
         raise
     except ScenarioError as exc:
@@ -283,9 +226,7 @@ def _solve_job(
             engine,
             job_id,
             token,
-            started,
-            done,
-            order,
+            {**progress, "elapsed_s": round(time.monotonic() - started, 3)},
             "invalid_scenario",
             str(exc),
             [problem_dict(p) for p in exc.problems],
@@ -296,22 +237,198 @@ def _solve_job(
             engine,
             job_id,
             token,
-            started,
-            done,
-            order,
+            {**progress, "elapsed_s": round(time.monotonic() - started, 3)},
             "solve_failed",
             f"{type(exc).__name__}: {exc}",
             [],
         )
 
 
-def _fail(
+def _time_limit(options: Mapping[str, Any], scenario: Any, max_s: float) -> float:
+    limit = options.get("time_limit_s")
+    return float(limit if limit is not None else min(scenario.policy.solver.time_limit_s, max_s))
+
+
+def _stages_job(
     engine: Engine,
     job_id: str,
     token: str,
     started: float,
-    done: list[str],
-    order: list[str],
+    max_s: float,
+    stops: _Stops,
+    row: Any,
+    progress: dict[str, Any],
+) -> None:
+    """A solve: the stages in order, progress after each, the plan of those solved."""
+    from linkage.pipeline import ORDER, STAGES, SolveSettings
+    from linkage.scenario.io import from_document
+
+    options = dict(row.options)
+    wanted = list(options.get("stages") or ORDER)
+    order = [s for s in ORDER if s in wanted]
+    done: list[str] = []
+    progress.update(_progress(done, len(order), started, None))
+    scenario = from_document(row.document)
+    settings = SolveSettings(
+        time_limit_s=_time_limit(options, scenario, max_s), seed=options.get("seed"), stop=stops
+    )
+    tables: dict[str, Any] = {}
+    reports: list[Any] = []
+    carried: dict[str, Any] = {}
+    for name in order:
+        if stops() or _cancel_requested(engine, job_id):
+            break
+        progress.update(_progress(done, len(order), started, name))
+        _write(engine, job_id, token, progress=progress)
+        outcome = STAGES[name](scenario, settings, carried)
+        tables.update(outcome.tables)
+        reports.append(outcome.report)
+        carried.update(outcome.carry)
+        done.append(name)
+        progress.update(_progress(done, len(order), started, name, outcome.report))
+        _write(engine, job_id, token, progress=progress)
+    plan = _assemble(scenario, tables, reports) if done else None
+    last = reports[-1] if reports else None
+    progress.update(_progress(done, len(order), started, done[-1] if done else None, last))
+    stored = _plan_rows(scenario, plan) if plan is not None else None
+    skipped = [s for s in order if s not in done]
+    _finish(engine, job_id, token, row.tenant_id, stops, started, skipped, progress, stored)
+
+
+def _whatif_job(
+    engine: Engine,
+    job_id: str,
+    token: str,
+    started: float,
+    max_s: float,
+    stops: _Stops,
+    row: Any,
+    progress: dict[str, Any],
+) -> None:
+    """A what-if batch: every variant solved in turn in this process (the server's
+    ``job_workers`` bound the processes), progress per variant; the plan is the comparison
+    table with its HTML report."""
+    from linkage.batch import results_frame, solve_summary
+    from linkage.plan.comparison_report import render_comparison_report
+    from linkage.scenario.io import from_document
+    from linkage.whatif import comparison_table, parameters_of, parse_variants, variants
+
+    options = dict(row.options)
+    scenario = from_document(row.document)
+    variant_list, _, description = parse_variants(options["whatif"], source="what-if")
+    built = variants(scenario, variant_list, source="what-if")
+    names = list(built)
+    settings = {
+        "stages": options.get("stages"),
+        "time_limit_s": _time_limit(options, scenario, max_s),
+        "seed": options.get("seed"),
+    }
+    rows: dict[str, dict[str, Any]] = {}
+
+    def report(current: str | None) -> dict[str, Any]:
+        return {
+            "stage": None,
+            "stages_done": [],
+            "stages_total": 0,
+            "elapsed_s": round(time.monotonic() - started, 3),
+            "variant": current,
+            "variants_done": len(rows),
+            "variants_total": len(names),
+        }
+
+    progress.update(report(None))
+    for name in names:
+        if stops() or _cancel_requested(engine, job_id):
+            break
+        progress.update(report(name))
+        _write(engine, job_id, token, progress=progress)
+        rows[name], _ = solve_summary(built[name], settings, stop=stops)
+        progress.update(report(name))
+        _write(engine, job_id, token, progress=progress)
+    solved_names = [n for n in names if n in rows]
+    stored = None
+    if solved_names:
+        parameters = parameters_of([v for v in variant_list if v.name in rows])
+        table = comparison_table(parameters, results_frame(solved_names, rows))
+        page = render_comparison_report(
+            table,
+            title=f"{scenario.name} · what-if",
+            parameters=[str(c) for c in parameters.columns],
+            description=description,
+            link_plans=False,
+        )
+        frame = table.reset_index()
+        summary = _json_safe(
+            {
+                "kind": "whatif",
+                "scenario": scenario.name,
+                "description": description,
+                "variants": len(names),
+                "variants_solved": int(table["solved"].sum()),
+                "parameters": [str(c) for c in parameters.columns],
+                "settings": settings,
+                "tables": {"comparison": len(frame)},
+            }
+        )
+        data = frame.to_csv(index=False).encode("utf-8")
+        stored = (
+            summary,
+            [("comparison", len(frame), [str(c) for c in frame.columns], data)],
+            page,
+        )
+    skipped = [n for n in names if n not in rows]
+    _finish(engine, job_id, token, row.tenant_id, stops, started, skipped, progress, stored)
+
+
+def _finish(
+    engine: Engine,
+    job_id: str,
+    token: str,
+    tenant_id: str,
+    stops: _Stops,
+    started: float,
+    skipped: list[str],
+    progress: dict[str, Any],
+    stored: tuple[dict[str, Any], list[Any], str | None] | None,
+) -> None:
+    """Write the final status and the plan in one transaction, while the job is still ours:
+    canceled (a cancel arrived), failed with ``job_time_limit`` (the cap left work undone) or
+    succeeded."""
+    canceled = stops.canceled() or (bool(skipped) and _cancel_requested(engine, job_id))
+    capped = not canceled and stops.cap() and bool(skipped)
+    status = "canceled" if canceled else "failed" if capped else "succeeded"
+    error = None
+    if capped:
+        error = {
+            "code": "job_time_limit",
+            "message": (
+                f"the job reached its wall-clock limit of {stops.cap.at - started:g} s "
+                f"(max_job_seconds); what was solved so far is kept, {', '.join(skipped)} "
+                "not solved"
+            ),
+            "problems": [],
+        }
+    with engine.begin() as conn:
+        if not jobdb.update_running(
+            conn,
+            job_id,
+            token,
+            status=status,
+            error=error,
+            progress=progress,
+            finished_at=utcnow(),
+            heartbeat_at=utcnow(),
+        ):
+            raise _Lost
+        if stored is not None:
+            jobdb.store_plan(conn, job_id, tenant_id, *stored)
+
+
+def _fail(
+    engine: Engine,
+    job_id: str,
+    token: str,
+    progress: dict[str, Any],
     code: str,
     message: str,
     problems: list[dict[str, Any]],
@@ -323,7 +440,7 @@ def _fail(
             token,
             status="failed",
             error={"code": code, "message": message[:2000], "problems": problems},
-            progress=_progress(done, len(order), started, done[-1] if done else None),
+            progress=progress,
             finished_at=utcnow(),
             heartbeat_at=utcnow(),
         )

@@ -98,10 +98,13 @@ def render_comparison_report(
     parameters: list[str] | None = None,
     description: str = "",
     generated_at: datetime | None = None,
+    link_plans: bool = True,
 ) -> str:
     """The comparison table as a complete, self-contained HTML document (see the module
     docstring). ``parameters`` names the grid parameter columns (default: the columns before
-    ``solved``); ``description`` is shown under the title."""
+    ``solved``); ``description`` is shown under the title. ``link_plans``: each solved variant's
+    name links to its plan folder's report and workbook (``variants/NAME/``), as ``run_whatif``
+    writes them; off where no such folders exist (the HTTP API keeps only the comparison)."""
     cols = _Columns.of(table, parameters)
     names = [str(n) for n in table.index]
     rows = [table.iloc[i] for i in range(len(table))]
@@ -109,9 +112,9 @@ def render_comparison_report(
     baseline = names.index(BASELINE) if BASELINE in names else None
     when = (generated_at or datetime.now()).strftime("%Y-%m-%d %H:%M")
     sections = [
-        _variants(names, rows, cols, baseline),
+        _variants(names, rows, cols, baseline, link_plans),
         _charts(names, table, cols, baseline),
-        _failed(names, rows, cols),
+        _failed(names, rows, cols, link_plans),
     ]
     nav = "".join(
         f'<a href="#{anchor}">{_e(label)}</a>'
@@ -157,7 +160,13 @@ def render_comparison_report(
 # the table of variants
 
 
-def _variants(names: list[str], rows: list[pd.Series], cols: _Columns, baseline: int | None) -> str:
+def _variants(
+    names: list[str],
+    rows: list[pd.Series],
+    cols: _Columns,
+    baseline: int | None,
+    link_plans: bool = True,
+) -> str:
     if not names:
         return _section(
             "variants", "方案一览 / variants", "", _note("没有方案 / there are no variants")
@@ -177,7 +186,8 @@ def _variants(names: list[str], rows: list[pd.Series], cols: _Columns, baseline:
     body = []
     base_row = rows[baseline] if baseline is not None else None
     for i, (name, row) in enumerate(zip(names, rows, strict=True)):
-        cells: list[Cell] = [(_variant_cell(name, row, cols, i == baseline), None)]
+        link = link_plans and _has_plan(row, cols)
+        cells: list[Cell] = [(_variant_cell(name, i == baseline, link), None)]
         for c in cols.parameters:
             value = row.get(c)
             if numeric_params[c]:
@@ -216,10 +226,10 @@ def _variants(names: list[str], rows: list[pd.Series], cols: _Columns, baseline:
     )
 
 
-def _variant_cell(name: str, row: pd.Series, cols: _Columns, is_baseline: bool) -> str:
+def _variant_cell(name: str, is_baseline: bool, link: bool) -> str:
     """The name, linked to the variant's report when a plan was written, with its workbook."""
     text = _e(name)
-    if _has_plan(row, cols):
+    if link:
         folder = f"{VARIANTS_DIR}/{quote(name, safe='')}"
         text = (
             f'<a class="plan-link" href="{_e(folder)}/report.html">{text}</a>'
@@ -361,7 +371,7 @@ def _text_width(text: str) -> float:
 # failed variants
 
 
-def _failed(names: list[str], rows: list[pd.Series], cols: _Columns) -> str:
+def _failed(names: list[str], rows: list[pd.Series], cols: _Columns, link_plans: bool) -> str:
     title = "未求解的方案 / variants not solved"
     failed = [(n, r) for n, r in zip(names, rows, strict=True) if not _solved(r)]
     if not failed:
@@ -369,12 +379,14 @@ def _failed(names: list[str], rows: list[pd.Series], cols: _Columns) -> str:
     items = []
     for name, row in failed:
         error = _text(row.get("error")) or "未知原因 / no reason given"
-        link = _variant_cell(name, row, cols, False)
-        plan = (
-            f' <span class="small">(方案已保存 / plan written: {link})</span>'
-            if _has_plan(row, cols)
-            else ' <span class="small">(无方案 / no plan)</span>'
-        )
+        if not _has_plan(row, cols):
+            plan = ' <span class="small">(无方案 / no plan)</span>'
+        elif link_plans:
+            link = _variant_cell(name, False, True)
+            plan = f' <span class="small">(方案已保存 / plan written: {link})</span>'
+        else:
+            plan = ' <span class="small">(部分阶段已求解 / some stages solved)</span>'
+
         items.append(
             f'<li data-variant="{_e(name)}"><strong>{_e(name)}</strong>{plan}'
             f'<pre class="error">{_e(error)}</pre></li>'

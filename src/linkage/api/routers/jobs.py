@@ -24,6 +24,7 @@ from linkage.api.schemas import (
     PlanTablePage,
     SolveRequest,
 )
+from linkage.api.settings import Settings
 
 router = APIRouter(tags=["jobs"])
 
@@ -48,22 +49,8 @@ def _accepted(response: Response, job: dict[str, Any]) -> dict[str, Any]:
     return job
 
 
-@router.post(
-    "/scenarios/{scenario_id}/solves",
-    operation_id="start_solve",
-    status_code=202,
-    response_model=JobOut,
-    responses=errors(401, 403, 404, 413, 429),
-    summary="Queue a solve of the scenario; poll the job at the Location header",
-)
-def start_solve(
-    scenario_id: str,
-    response: Response,
-    store: JobsPlanner,
-    settings: SettingsDep,
-    body: Annotated[SolveRequest | None, Body()] = None,
-) -> dict[str, Any]:
-    request = body or SolveRequest()
+def solve_options(request: SolveRequest, settings: Settings) -> dict[str, Any]:
+    """A job's options from its solve request; 422 for a time limit over the server's."""
     limit = settings.max_solve_seconds
     if request.time_limit_s is not None and request.time_limit_s > limit:
         raise ApiError(
@@ -84,6 +71,25 @@ def start_solve(
     options = request.model_dump()
     if request.stages is not None:
         options["stages"] = list(dict.fromkeys(request.stages))
+    return options
+
+
+@router.post(
+    "/scenarios/{scenario_id}/solves",
+    operation_id="start_solve",
+    status_code=202,
+    response_model=JobOut,
+    responses=errors(401, 403, 404, 413, 429),
+    summary="Queue a solve of the scenario; poll the job at the Location header",
+)
+def start_solve(
+    scenario_id: str,
+    response: Response,
+    store: JobsPlanner,
+    settings: SettingsDep,
+    body: Annotated[SolveRequest | None, Body()] = None,
+) -> dict[str, Any]:
+    options = solve_options(body or SolveRequest(), settings)
     return _accepted(response, store.create(scenario_id, options, settings.max_concurrent_jobs))
 
 
