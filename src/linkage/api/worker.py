@@ -200,10 +200,33 @@ class _Stops:
         return self.canceled() or self.cap()
 
 
+@dataclass(frozen=True)
+class _Run:
+    """A job claimed by this worker process: where it lives, since when, what stops it."""
+
+    engine: Engine
+    job_id: str
+    token: str
+    started: float
+    max_s: float  # the longest time limit of a stage
+    stops: _Stops
+
+    def write(self, **values: Any) -> None:
+        _write(self.engine, self.job_id, self.token, **values)
+
+    def cancel_requested(self) -> bool:
+        return _cancel_requested(self.engine, self.job_id)
+
+    def elapsed(self) -> float:
+        return round(time.monotonic() - self.started, 3)
+
+
 def _solve_job(
     engine: Engine, job_id: str, token: str, started: float, max_s: float, stops: _Stops
 ) -> None:
     from linkage.scenario.problems import ScenarioError
+
+    run = _Run(engine, job_id, token, started, max_s, stops)
 
     with engine.connect() as conn:
         row = conn.execute(
@@ -214,34 +237,19 @@ def _solve_job(
     if row is None:
         raise _Lost
     progress: dict[str, Any] = {"stages_done": [], "elapsed_s": 0.0}
-    run = _whatif_job if row.kind == "whatif" else _stages_job
+    job = _whatif_job if row.kind == "whatif" else _stages_job
     try:
-        run(engine, job_id, token, started, max_s, stops, row, progress)
+        job(run, row, progress)
     except _Lost:
         raise
     except ScenarioError as exc:
         from linkage.api.errors import problem_dict
 
-        _fail(
-            engine,
-            job_id,
-            token,
-            {**progress, "elapsed_s": round(time.monotonic() - started, 3)},
-            "invalid_scenario",
-            str(exc),
-            [problem_dict(p) for p in exc.problems],
-        )
+        problems = [problem_dict(p) for p in exc.problems]
+        _fail(run, progress, "invalid_scenario", str(exc), problems)
     except Exception as exc:
         log.exception("job %s failed", job_id)
-        _fail(
-            engine,
-            job_id,
-            token,
-            {**progress, "elapsed_s": round(time.monotonic() - started, 3)},
-            "solve_failed",
-            f"{type(exc).__name__}: {exc}",
-            [],
-        )
+        _fail(run, progress, "solve_failed", f"{type(exc).__name__}: {exc}", [])
 
 
 def _time_limit(options: Mapping[str, Any], scenario: Any, max_s: float) -> float:
@@ -249,16 +257,7 @@ def _time_limit(options: Mapping[str, Any], scenario: Any, max_s: float) -> floa
     return float(limit if limit is not None else min(scenario.policy.solver.time_limit_s, max_s))
 
 
-def _stages_job(
-    engine: Engine,
-    job_id: str,
-    token: str,
-    started: float,
-    max_s: float,
-    stops: _Stops,
-    row: Any,
-    progress: dict[str, Any],
-) -> None:
+def _stages_job(run: _Run, row: Any, progress: dict[str, Any]) -> None:
     """A solve: the stages in order, progress after each, the plan of those solved."""
     from linkage.pipeline import ORDER, STAGES, SolveSettings
     from linkage.scenario.io import from_document
@@ -267,44 +266,36 @@ def _stages_job(
     wanted = list(options.get("stages") or ORDER)
     order = [s for s in ORDER if s in wanted]
     done: list[str] = []
-    progress.update(_progress(done, len(order), started, None))
+    progress.update(_progress(done, len(order), run.started, None))
     scenario = from_document(row.document)
     settings = SolveSettings(
-        time_limit_s=_time_limit(options, scenario, max_s), seed=options.get("seed"), stop=stops
+        time_limit_s=_time_limit(options, scenario, run.max_s),
+        seed=options.get("seed"),
+        stop=run.stops,
     )
     tables: dict[str, Any] = {}
     reports: list[Any] = []
     carried: dict[str, Any] = {}
     for name in order:
-        if stops() or _cancel_requested(engine, job_id):
+        if run.stops() or run.cancel_requested():
             break
-        progress.update(_progress(done, len(order), started, name))
-        _write(engine, job_id, token, progress=progress)
+        progress.update(_progress(done, len(order), run.started, name))
+        run.write(progress=progress)
         outcome = STAGES[name](scenario, settings, carried)
         tables.update(outcome.tables)
         reports.append(outcome.report)
         carried.update(outcome.carry)
         done.append(name)
-        progress.update(_progress(done, len(order), started, name, outcome.report))
-        _write(engine, job_id, token, progress=progress)
+        progress.update(_progress(done, len(order), run.started, name, outcome.report))
+        run.write(progress=progress)
     plan = _assemble(scenario, tables, reports) if done else None
     last = reports[-1] if reports else None
-    progress.update(_progress(done, len(order), started, done[-1] if done else None, last))
+    progress.update(_progress(done, len(order), run.started, done[-1] if done else None, last))
     stored = _plan_rows(scenario, plan) if plan is not None else None
-    skipped = [s for s in order if s not in done]
-    _finish(engine, job_id, token, row.tenant_id, stops, started, skipped, progress, stored)
+    _finish(run, row.tenant_id, [s for s in order if s not in done], progress, stored)
 
 
-def _whatif_job(
-    engine: Engine,
-    job_id: str,
-    token: str,
-    started: float,
-    max_s: float,
-    stops: _Stops,
-    row: Any,
-    progress: dict[str, Any],
-) -> None:
+def _whatif_job(run: _Run, row: Any, progress: dict[str, Any]) -> None:
     """A what-if batch: every variant solved in turn in this process (the server's
     ``job_workers`` bound the processes), progress per variant; the plan is the comparison
     table with its HTML report."""
@@ -320,7 +311,7 @@ def _whatif_job(
     names = list(built)
     settings = {
         "stages": options.get("stages"),
-        "time_limit_s": _time_limit(options, scenario, max_s),
+        "time_limit_s": _time_limit(options, scenario, run.max_s),
         "seed": options.get("seed"),
     }
     rows: dict[str, dict[str, Any]] = {}
@@ -330,7 +321,7 @@ def _whatif_job(
             "stage": None,
             "stages_done": [],
             "stages_total": 0,
-            "elapsed_s": round(time.monotonic() - started, 3),
+            "elapsed_s": run.elapsed(),
             "variant": current,
             "variants_done": len(rows),
             "variants_total": len(names),
@@ -338,13 +329,13 @@ def _whatif_job(
 
     progress.update(report(None))
     for name in names:
-        if stops() or _cancel_requested(engine, job_id):
+        if run.stops() or run.cancel_requested():
             break
         progress.update(report(name))
-        _write(engine, job_id, token, progress=progress)
-        rows[name], _ = solve_summary(built[name], settings, stop=stops)
+        run.write(progress=progress)
+        rows[name], _ = solve_summary(built[name], settings, stop=run.stops)
         progress.update(report(name))
-        _write(engine, job_id, token, progress=progress)
+        run.write(progress=progress)
     solved_names = [n for n in names if n in rows]
     stored = None
     if solved_names:
@@ -376,17 +367,12 @@ def _whatif_job(
             [("comparison", len(frame), [str(c) for c in frame.columns], data)],
             page,
         )
-    skipped = [n for n in names if n not in rows]
-    _finish(engine, job_id, token, row.tenant_id, stops, started, skipped, progress, stored)
+    _finish(run, row.tenant_id, [n for n in names if n not in rows], progress, stored)
 
 
 def _finish(
-    engine: Engine,
-    job_id: str,
-    token: str,
+    run: _Run,
     tenant_id: str,
-    stops: _Stops,
-    started: float,
     skipped: list[str],
     progress: dict[str, Any],
     stored: tuple[dict[str, Any], list[Any], str | None] | None,
@@ -394,25 +380,25 @@ def _finish(
     """Write the final status and the plan in one transaction, while the job is still ours:
     canceled (a cancel arrived), failed with ``job_time_limit`` (the cap left work undone) or
     succeeded."""
-    canceled = stops.canceled() or (bool(skipped) and _cancel_requested(engine, job_id))
-    capped = not canceled and stops.cap() and bool(skipped)
+    canceled = run.stops.canceled() or (bool(skipped) and run.cancel_requested())
+    capped = not canceled and run.stops.cap() and bool(skipped)
     status = "canceled" if canceled else "failed" if capped else "succeeded"
     error = None
     if capped:
         error = {
             "code": "job_time_limit",
             "message": (
-                f"the job reached its wall-clock limit of {stops.cap.at - started:g} s "
+                f"the job reached its wall-clock limit of {run.stops.cap.at - run.started:g} s "
                 f"(max_job_seconds); what was solved so far is kept, {', '.join(skipped)} "
                 "not solved"
             ),
             "problems": [],
         }
-    with engine.begin() as conn:
+    with run.engine.begin() as conn:
         if not jobdb.update_running(
             conn,
-            job_id,
-            token,
+            run.job_id,
+            run.token,
             status=status,
             error=error,
             progress=progress,
@@ -421,26 +407,20 @@ def _finish(
         ):
             raise _Lost
         if stored is not None:
-            jobdb.store_plan(conn, job_id, tenant_id, *stored)
+            jobdb.store_plan(conn, run.job_id, tenant_id, *stored)
 
 
 def _fail(
-    engine: Engine,
-    job_id: str,
-    token: str,
-    progress: dict[str, Any],
-    code: str,
-    message: str,
-    problems: list[dict[str, Any]],
+    run: _Run, progress: dict[str, Any], code: str, message: str, problems: list[dict[str, Any]]
 ) -> None:
-    with engine.begin() as conn:
+    with run.engine.begin() as conn:
         jobdb.update_running(
             conn,
-            job_id,
-            token,
+            run.job_id,
+            run.token,
             status="failed",
             error={"code": code, "message": message[:2000], "problems": problems},
-            progress=progress,
+            progress={**progress, "elapsed_s": run.elapsed()},
             finished_at=utcnow(),
             heartbeat_at=utcnow(),
         )
