@@ -215,6 +215,20 @@ def solve(
         result = solve_joint(scenario, tables, {r.stage: r for r in reports})
         tables["joint"] = result.terms
         reports.append(result.report)
+    return assemble_plan(scenario, tables, reports, previous, explain)
+
+
+def assemble_plan(
+    scenario: Scenario,
+    tables: Mapping[str, pd.DataFrame],
+    reports: Iterable[StageReport],
+    previous: Plan | None = None,
+    explain: bool = False,
+) -> Plan:
+    """The plan of the stages solved: their tables and reports, with the tables derived from
+    them (indicators, overall and by county and domain; explanations; churn against
+    ``previous``; marginal values when ``explain``)."""
+    tables = dict(tables)
     if tables:
         from linkage.plan.indicators import indicators
 

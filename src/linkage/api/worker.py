@@ -87,27 +87,6 @@ def _progress(
     return out
 
 
-def _assemble(scenario: Any, tables: dict[str, Any], reports: list[Any]) -> Any:
-    """The plan of the stages solved, with the tables ``linkage.solve`` adds after them."""
-    from linkage.pipeline import _explanations  # the same derived tables as linkage.solve
-    from linkage.plan.result import Plan
-
-    tables = dict(tables)
-    if tables:
-        from linkage.plan.indicators import indicators
-
-        tables["indicators"] = indicators(scenario, tables)
-        tables["indicators_by_county"] = indicators(scenario, tables, by="county")
-        tables["indicators_by_domain"] = indicators(scenario, tables, by="domain")
-    tables.update(_explanations(scenario, tables, None, False))
-    return Plan(
-        scenario=scenario.name,
-        tables=tables,
-        reports=tuple(reports),
-        sources=dict(scenario.meta.sources),
-    )
-
-
 def _plan_rows(scenario: Any, plan: Any) -> tuple[dict[str, Any], list[Any], str | None]:
     import json
 
@@ -259,7 +238,7 @@ def _time_limit(options: Mapping[str, Any], scenario: Any, max_s: float) -> floa
 
 def _stages_job(run: _Run, row: Any, progress: dict[str, Any]) -> None:
     """A solve: the stages in order, progress after each, the plan of those solved."""
-    from linkage.pipeline import ORDER, STAGES, SolveSettings
+    from linkage.pipeline import ORDER, STAGES, SolveSettings, assemble_plan
     from linkage.scenario.io import from_document
 
     options = dict(row.options)
@@ -288,7 +267,7 @@ def _stages_job(run: _Run, row: Any, progress: dict[str, Any]) -> None:
         done.append(name)
         progress.update(_progress(done, len(order), run.started, name, outcome.report))
         run.write(progress=progress)
-    plan = _assemble(scenario, tables, reports) if done else None
+    plan = assemble_plan(scenario, tables, reports) if done else None
     last = reports[-1] if reports else None
     progress.update(_progress(done, len(order), run.started, done[-1] if done else None, last))
     stored = _plan_rows(scenario, plan) if plan is not None else None
