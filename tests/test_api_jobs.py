@@ -193,7 +193,7 @@ def hard_pairing_document() -> dict[str, Any]:
 
 def test_cancel_stops_a_long_stage_and_keeps_its_best_plan(tmp_path: Path) -> None:
     """DELETE during a 60 s pairing stage stops it within seconds; the job is canceled and keeps
-    the stage's best plan with its bound."""
+    the stage's best plan with its bound; meanwhile its progress shows the time going by."""
     for app in make_api(tmp_path, job_heartbeat_seconds=0.5):
         headers = app.headers()
         sid = create_scenario(app, headers, hard_pairing_document())
@@ -205,6 +205,10 @@ def test_cancel_stops_a_long_stage_and_keeps_its_best_plan(tmp_path: Path) -> No
             assert time.monotonic() < deadline
             time.sleep(0.1)
         time.sleep(2)  # inside the pairing stage's search
+        running = app.client.get(f"/v1/jobs/{job['id']}", headers=headers).json()["progress"]
+        # the heartbeat keeps the elapsed time current while the stage runs
+        assert running["stage"] == "pairing" and running["stages_done"] == []
+        assert running["elapsed_s"] >= 1
         asked = time.monotonic()
         assert app.client.delete(f"/v1/jobs/{job['id']}", headers=headers).status_code == 202
         done = wait_job(app, headers, job["id"], timeout=30)

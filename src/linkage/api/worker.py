@@ -126,10 +126,14 @@ def run_job(database_url: str, job_id: str, token: str, settings: Mapping[str, A
     stop = threading.Event()
     canceled = StopFlag()
     cap = Deadline(started + float(settings["max_job_seconds"]))
+    progress: dict[str, Any] = {}  # the job's progress, also kept current by the heartbeat
 
     def beat() -> None:
+        values: dict[str, Any] = {"heartbeat_at": utcnow()}
+        if progress:  # elapsed time moves on during a long stage too
+            values["progress"] = {**progress, "elapsed_s": round(time.monotonic() - started, 3)}
         with engine.begin() as conn:
-            jobdb.update_running(conn, job_id, token, heartbeat_at=utcnow())
+            jobdb.update_running(conn, job_id, token, **values)
         if _cancel_requested(engine, job_id):
             canceled.request("canceled")  # the running stage stops within a second or so
 
@@ -147,6 +151,7 @@ def run_job(database_url: str, job_id: str, token: str, settings: Mapping[str, A
             started,
             float(settings["max_solve_seconds"]),
             _Stops(canceled, cap),
+            progress,
         )
     except _Lost:
         pass
@@ -201,7 +206,13 @@ class _Run:
 
 
 def _solve_job(
-    engine: Engine, job_id: str, token: str, started: float, max_s: float, stops: _Stops
+    engine: Engine,
+    job_id: str,
+    token: str,
+    started: float,
+    max_s: float,
+    stops: _Stops,
+    progress: dict[str, Any] | None = None,
 ) -> None:
     from linkage.scenario.problems import ScenarioError
 
@@ -215,7 +226,8 @@ def _solve_job(
         ).first()
     if row is None:
         raise _Lost
-    progress: dict[str, Any] = {"stages_done": [], "elapsed_s": 0.0}
+    progress = {} if progress is None else progress
+    progress.update(stages_done=[], elapsed_s=0.0)
     job = _whatif_job if row.kind == "whatif" else _stages_job
     try:
         job(run, row, progress)
