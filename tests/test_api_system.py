@@ -63,6 +63,39 @@ def test_unknown_routes_and_methods_use_the_error_shape(api: Api) -> None:
     assert wrong.json()["error"]["code"] == "method_not_allowed"
 
 
+def test_405_allow_lists_every_method_of_the_resource(api: Api) -> None:
+    """A 405's Allow header lists every method the OpenAPI document gives the requested path."""
+    # GET and DELETE of a resource are separate routes; a concrete path such as
+    # /v1/scenarios/xlsx wins over /v1/scenarios/{scenario_id}; the docs routes keep Starlette's
+    cases = {
+        "/v1/scenarios/sc_x": "DELETE, GET",
+        "/v1/jobs/job_x": "DELETE, GET",
+        "/v1/scenarios": "GET, POST",
+        "/v1/keys": "GET, POST",
+        "/v1/scenarios/xlsx": "POST",
+        "/v1/health": "GET",
+    }
+    for path, allow in cases.items():
+        response = api.client.request("PATCH", path)
+        assert response.status_code == 405, path
+        assert response.headers["allow"] == allow, path
+        assert response.json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in api.client.post("/v1/docs").headers["allow"]
+
+
+def test_a_repeated_query_parameter_is_422(api: Api) -> None:
+    """A declared query parameter given twice is 422 invalid_request; undeclared ones pass."""
+    headers = api.headers()
+    twice = api.client.get("/v1/jobs?scenario_id=a&scenario_id=b&limit=2", headers=headers)
+    assert twice.status_code == 422, twice.text
+    error = twice.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert [(p["source"], p["column"]) for p in error["problems"]] == [("query", "scenario_id")]
+    assert api.client.get("/v1/jobs?scenario_id=a", headers=headers).status_code == 200
+    assert api.client.get("/v1/scenarios?x=1&x=2", headers=headers).status_code == 200
+    assert api.client.get("/v1/health?x=1&x=2").status_code == 200
+
+
 def test_openapi_matches_the_golden_file() -> None:
     """The app's OpenAPI document equals tests/data/openapi.json."""
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))

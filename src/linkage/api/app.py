@@ -6,11 +6,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from linkage.api.deps import single_valued_query
 from linkage.api.errors import install_handlers
 from linkage.api.limits import BodyLimitMiddleware
 from linkage.api.settings import Settings
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
 
     from linkage.api.routers import jobs, keys, scenarios, system, whatifs
 
-    v1 = APIRouter(prefix="/v1")
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(single_valued_query)])
     v1.include_router(system.router)
     v1.include_router(scenarios.router)
     v1.include_router(jobs.router)

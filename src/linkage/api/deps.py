@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
 
+from linkage.api.errors import ApiError
 from linkage.api.settings import Settings
+from linkage.scenario.problems import Problem
 
 
 def get_settings(request: Request) -> Settings:
@@ -20,6 +22,21 @@ def get_engine(request: Request) -> Engine:
     engine = request.app.state.engine
     assert isinstance(engine, Engine)
     return engine
+
+
+def single_valued_query(request: Request) -> None:
+    """422 when a query parameter the route declares is given more than once: each is a single
+    value, and which of several counts would be a guess (FastAPI takes the last)."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    names = [p.alias for p in dependant.query_params] if dependant is not None else []
+    repeated = [n for n in names if len(request.query_params.getlist(n)) > 1]
+    if repeated:
+        raise ApiError(
+            422,
+            "invalid_request",
+            "the request is not valid",
+            [Problem("query", None, name, None, "a single value") for name in repeated],
+        )
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -118,6 +120,30 @@ HTTP_CODES = {
 }
 
 
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+@lru_cache(maxsize=256)
+def _path_pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}/]+\})", template)
+    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document lists for the request's path: a resource's GET and
+    DELETE are separate routes, and Starlette's 405 names only the first one's."""
+    path = request.scope.get("path", "")
+    root = request.scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    paths = request.app.openapi().get("paths", {})
+    if path in paths:  # as OpenAPI matches: a concrete path before the templated ones
+        matching = [paths[path]]
+    else:
+        matching = [ops for t, ops in paths.items() if _path_pattern(t).fullmatch(path)]
+    return sorted({m.upper() for operations in matching for m in operations if m in HTTP_METHODS})
+
+
 def install_handlers(app: FastAPI) -> None:
     """Answer every error raised by routes, validation and routing in the one shape."""
 
@@ -130,11 +156,16 @@ def install_handlers(app: FastAPI) -> None:
         err = invalid_scenario(exc)
         return error_response(err.status, err.code, err.message, err.problems)
 
-    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return error_response(exc.status_code, code, message, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = allowed_methods(request)
+            if allowed:  # else a route outside the document (/v1/docs): Starlette's is right
+                headers["Allow"] = ", ".join(allowed)
+        return error_response(exc.status_code, code, message, headers=headers)
 
     async def request_invalid(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

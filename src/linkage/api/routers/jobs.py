@@ -79,7 +79,7 @@ def solve_options(request: SolveRequest, settings: Settings) -> dict[str, Any]:
     operation_id="start_solve",
     status_code=202,
     response_model=JobOut,
-    responses=errors(401, 403, 404, 413, 429),
+    responses=errors(400, 401, 403, 404, 413, 429),
     summary="Queue a solve of the scenario; poll the job at the Location header",
 )
 def start_solve(

@@ -31,7 +31,7 @@ def _key_out(row: dict[str, Any]) -> dict[str, Any]:
     operation_id="create_key",
     status_code=201,
     response_model=KeyCreated,
-    responses=errors(401, 403, 413, 422),
+    responses=errors(400, 401, 403, 413),
 )
 def create_key(body: KeyCreate, store: AsAdmin) -> Any:
     with store.engine.begin() as conn:
