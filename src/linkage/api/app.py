@@ -16,6 +16,7 @@ from linkage.api.errors import install_handlers
 from linkage.api.limits import BodyLimitMiddleware
 from linkage.api.settings import Settings
 from linkage.api.storage import current_revision, head_revision, make_engine, migrate
+from linkage.api.tables import TableCache
 
 log = logging.getLogger("linkage.api")
 API_VERSION = "1.0.0"  # the OpenAPI document's version; /v1 changes only with breaking changes
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.tables = TableCache()
     install_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
 

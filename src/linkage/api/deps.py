@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 
 from linkage.api.errors import ApiError
 from linkage.api.settings import Settings
+from linkage.api.tables import TableCache
 from linkage.scenario.problems import Problem
 
 
@@ -22,6 +23,12 @@ def get_engine(request: Request) -> Engine:
     engine = request.app.state.engine
     assert isinstance(engine, Engine)
     return engine
+
+
+def get_tables(request: Request) -> TableCache:
+    tables = request.app.state.tables
+    assert isinstance(tables, TableCache)
+    return tables
 
 
 def single_valued_query(request: Request) -> None:
@@ -40,4 +47,5 @@ def single_valued_query(request: Request) -> None:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+TablesDep = Annotated[TableCache, Depends(get_tables)]
 EngineDep = Annotated[Engine, Depends(get_engine)]

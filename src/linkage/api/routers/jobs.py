@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from linkage.api.auth import AsPlanner, AsViewer
-from linkage.api.deps import SettingsDep
+from linkage.api.deps import SettingsDep, TablesDep
 from linkage.api.errors import ApiError, errors
 from linkage.api.jobs import JobStore, load_stored_plan
 from linkage.api.schemas import (
@@ -25,6 +25,7 @@ from linkage.api.schemas import (
     SolveRequest,
 )
 from linkage.api.settings import Settings
+from linkage.api.tables import TableCache
 
 router = APIRouter(tags=["jobs"])
 
@@ -162,13 +163,21 @@ def get_plan(job_id: str, store: JobsViewer) -> dict[str, Any]:
     return store.plan_row(job_id)
 
 
-def _page(csv: bytes, name: str, limit: int, offset: int) -> dict[str, Any]:
+def _parse(csv: bytes, name: str) -> Any:
+    """A stored table with its columns typed as ``load_plan`` reads them."""
     from linkage.plan.compare import read_table
 
     with tempfile.TemporaryDirectory(prefix="linkage-table-") as tmp:
         path = Path(tmp) / f"{name}.csv"
         path.write_bytes(csv)
-        frame = read_table(path)
+        return read_table(path)
+
+
+def _page(
+    store: JobStore, tables: TableCache, job_id: str, name: str, limit: int, offset: int
+) -> dict[str, Any]:
+    store.plan_row(job_id)  # the tenant's job with a plan, or 404: before the cache is asked
+    frame = tables.get((job_id, name), lambda: _parse(store.table_csv(job_id, name), name))
     total = len(frame)
     part = frame.iloc[offset : offset + limit]
     rows = [
@@ -249,10 +258,14 @@ async def get_plan_table(
     name: str,
     store: JobsViewer,
     settings: SettingsDep,
+    tables: TablesDep,
     format: Annotated[Literal["json", "csv", "xlsx"], Query(description="answer format")] = "json",
     limit: Annotated[int | None, Query(ge=1, le=500, description="rows per page (json)")] = None,
     offset: Annotated[int, Query(ge=0, description="first row (json)")] = 0,
 ) -> Any:
+    if format == "json":
+        size = min(limit or settings.page_limit_default, settings.page_limit_max)
+        return await run_in_threadpool(_page, store, tables, job_id, name, size, offset)
     csv = await run_in_threadpool(store.table_csv, job_id, name)
     if format == "csv":
         return Response(
@@ -260,15 +273,12 @@ async def get_plan_table(
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
-    if format == "xlsx":
-        data = await run_in_threadpool(_xlsx, store, job_id, name)
-        return Response(
-            data,
-            media_type=XLSX,
-            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
-        )
-    size = min(limit or settings.page_limit_default, settings.page_limit_max)
-    return await run_in_threadpool(_page, csv, name, size, offset)
+    data = await run_in_threadpool(_xlsx, store, job_id, name)
+    return Response(
+        data,
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+    )
 
 
 @router.get(
