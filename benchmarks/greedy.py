@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from linkage.geo import PointIndex, haversine_km
+from linkage.geo import PointIndex, haversine_km, region_coords, whole_km
 from linkage.scenario.core import Scenario
 from linkage.solvers.needs import station_needs
 from linkage.solvers.report import StageReport
@@ -91,17 +91,6 @@ class GreedyOutcome:
 
 
 GreedyFn = Callable[[Scenario, Mapping[str, Any], bool], GreedyOutcome]
-
-
-def _coords(regions: pd.DataFrame, codes: Any) -> tuple[FloatArray, FloatArray]:
-    pos = pd.Index(regions["code"].to_numpy()).get_indexer(pd.Index(np.asarray(codes, object)))
-    lat = np.where(pos >= 0, regions["lat"].to_numpy(dtype=float)[np.maximum(pos, 0)], np.nan)
-    lon = np.where(pos >= 0, regions["lon"].to_numpy(dtype=float)[np.maximum(pos, 0)], np.nan)
-    return lat, lon
-
-
-def _whole_km(km: FloatArray) -> IntArray:
-    return np.floor(np.nan_to_num(km, nan=0.0) + 0.5).astype(np.int64)
 
 
 def _by_station(
@@ -153,8 +142,8 @@ def greedy_staffing(
     )
     left = supply.copy()
 
-    p_lat, p_lon = _coords(regions, workers["region"].to_numpy(dtype=object))
-    s_lat, s_lon = _coords(regions, needs["region"].to_numpy(dtype=object))
+    p_lat, p_lon = region_coords(regions, workers["region"].to_numpy(dtype=object))
+    s_lat, s_lon = region_coords(regions, needs["region"].to_numpy(dtype=object))
     reach = workers["max_km"].fillna(policy.max_km).to_numpy(dtype=float)
     cand_p, cand_km, start = _by_station(p_lat, p_lon, reach, s_lat, s_lon)
 
@@ -188,7 +177,7 @@ def greedy_staffing(
             dtype=np.int64,
         )
         org_region = scenario.organizations.set_index("id").loc[orgs, "region"]
-        o_lat, o_lon = _coords(regions, org_region.to_numpy(dtype=object))
+        o_lat, o_lon = region_coords(regions, org_region.to_numpy(dtype=object))
         d_h = orgs.get_indexer(pd.Index(dest["org"].to_numpy(dtype=object)))
         d_s = dest["s"].to_numpy(dtype=np.int64)
         d_km = haversine_km(o_lat[d_h], o_lon[d_h], s_lat[d_s], s_lon[d_s])
@@ -239,7 +228,7 @@ def greedy_staffing(
             "org": pool_org[p_all],
             "station": needs["region"].to_numpy(dtype=object)[s_all],
             "workers": (np.concatenate([r[2] for r in rows]) if rows else np.zeros(0)) / SCALE,
-            "distance_km": _whole_km(np.concatenate([r[3] for r in rows]) if rows else np.zeros(0)),
+            "distance_km": whole_km(np.concatenate([r[3] for r in rows]) if rows else np.zeros(0)),
             "via": np.concatenate([np.full(len(r[0]), r[4], dtype=object) for r in rows])
             if rows
             else np.zeros(0, dtype=object),
@@ -316,8 +305,8 @@ def greedy_volunteers(
     left = supply_hours(pools["count"].to_numpy(dtype=float), pools["hours"].to_numpy(dtype=float))
     skill = skill_matrix(pools["skills"])
     reach = pools["max_km"].fillna(policy.max_km).to_numpy(dtype=float)
-    p_lat, p_lon = _coords(regions, pools["region"].to_numpy(dtype=object))
-    s_lat, s_lon = _coords(regions, station_codes)
+    p_lat, p_lon = region_coords(regions, pools["region"].to_numpy(dtype=object))
+    s_lat, s_lon = region_coords(regions, station_codes)
     cand_p, cand_km, start = _by_station(p_lat, p_lon, reach, s_lat, s_lon)
 
     # per station its (station, domain) rows, largest need first
@@ -359,7 +348,7 @@ def greedy_volunteers(
             "station": station_codes[d_s[d_all]],
             "domain": np.array(DOMAIN_ORDER, dtype=object)[d_k[d_all]],
             "hours": np.concatenate([r[2] for r in rows]) if rows else np.zeros(0, np.int64),
-            "distance_km": _whole_km(np.concatenate([r[3] for r in rows]) if rows else np.zeros(0)),
+            "distance_km": whole_km(np.concatenate([r[3] for r in rows]) if rows else np.zeros(0)),
         }
     )
     short = need - assigned

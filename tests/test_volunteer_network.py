@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,114 +24,17 @@ from linkage.solvers.volunteers import (
     solve_volunteers,
     volunteer_network,
 )
+from volunteer_support import random_cases, volunteer_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
-COUNTY = "410101"
-
-
-def town(i: int) -> str:
-    """Code of the i-th township."""
-    return f"{COUNTY}{i + 1:03d}"
-
-
-def make(
-    townships: list[dict[str, Any]],
-    pools: list[dict[str, Any]],
-    volunteers: dict[str, Any],
-    needs: list[dict[str, Any]] | None,
-) -> Scenario:
-    """One county whose townships are stations; each pool names a township index."""
-    rows: list[dict[str, Any]] = [
-        {"code": "410000", "name": "省", "level": "province", "lat": 34.0, "lon": 113.0},
-        {"code": "410100", "name": "市", "level": "city", "parent": "410000"},
-        {
-            "code": COUNTY,
-            "name": "县",
-            "level": "county",
-            "parent": "410100",
-            "lat": 34.0,
-            "lon": 113.0,
-        },
-    ]
-    for i, t in enumerate(townships):
-        rows.append(
-            {
-                "code": town(i),
-                "name": f"镇{i + 1}",
-                "level": "township",
-                "parent": COUNTY,
-                "has_station": True,
-                **t,
-            }
-        )
-    vols = pd.DataFrame(
-        [
-            {
-                "id": f"V{j + 1}",
-                **{k: v for k, v in p.items() if k != "town"},
-                "region": town(p["town"]),
-            }
-            for j, p in enumerate(pools)
-        ],
-        columns=["id", "region", "skills", "hours", "max_km", "count"],
-    )
-    meta = {"name": "volunteer network test", "policy": {"volunteers": volunteers}}
-    tables: dict[str, pd.DataFrame] = {"regions": pd.DataFrame(rows), "volunteers": vols}
-    if needs:
-        tables["needs"] = pd.DataFrame(needs)
-    return Scenario.from_tables(meta, tables)
 
 
 @st.composite
 def instances(draw: st.DrawFn) -> tuple[Scenario, pd.DataFrame | None, bool]:
     """Up to 4 stations in a row, up to 7 pools (some identical), random supervision and needs."""
-    n_t = draw(st.integers(1, 4))
-    towns = [
-        {
-            "lat": 34.0,
-            "lon": 113.0 + 0.15 * i,
-            "elderly": draw(st.sampled_from([0, 40, 125])),
-            "children_at_risk": draw(st.sampled_from([0, 5, 17])),
-            "disabled": draw(st.sampled_from([0, 3.5, 9])),
-            "left_behind_women": draw(st.sampled_from([0, 11])),
-            "key_assistance": draw(st.booleans()),
-        }
-        for i in range(n_t)
-    ]
-    skill_sets = ["", "elderly", "children", "elderly;family", "disability;children", "community"]
-    pools = [
-        {
-            "town": draw(st.integers(0, n_t - 1)),
-            "skills": draw(st.sampled_from(skill_sets)),
-            "hours": draw(st.sampled_from([0, 5, 12.5, 40])),
-            "max_km": draw(st.sampled_from([None, 10.0, 20.0, 60.0])),
-            "count": draw(st.integers(1, 6)),
-        }
-        for _ in range(draw(st.integers(0, 7)))
-    ]
-    volunteers = {
-        "max_km": draw(st.sampled_from([5.0, 30.0])),
-        "hours_per_supervisor": draw(st.sampled_from([20, 160])),
-    }
-    needs = None
-    if draw(st.booleans()):
-        needs = [
-            {
-                "region": town(draw(st.integers(0, n_t - 1))),
-                "domain": draw(st.sampled_from(["community", "elderly"])),
-                "volunteer_hours": draw(st.sampled_from([0, 33.3, 100])),
-            }
-        ]
-    stations: pd.DataFrame | None = pd.DataFrame(
-        {
-            "region": [town(i) for i in range(n_t)],
-            "assigned": [draw(st.sampled_from([0.0, 0.5, 1.0, 3.0])) for _ in range(n_t)],
-        }
-    )
-    if draw(st.integers(0, 9)) == 0:
-        stations = None  # staffing not given
+    towns, pools, volunteers, needs, stations = draw(random_cases(("key_assistance",)))
     aggregate = draw(st.booleans())
-    return make(towns, pools, volunteers, needs), stations, aggregate
+    return volunteer_scenario(towns, pools, volunteers, needs), stations, aggregate
 
 
 def exported(net: VolunteerNetwork, folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -23,9 +23,9 @@ from linkage.solvers.volunteers import (
     check_volunteer_invariants,
     solve_volunteers,
 )
+from volunteer_support import COUNTY, random_cases, staff, town, volunteer_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
-COUNTY = "410101"
 BENEFICIARIES: dict[str, tuple[str, ...]] = {
     "elderly": ("elderly",),
     "children": ("children_at_risk", "left_behind_children"),
@@ -44,58 +44,11 @@ def make(
     needs: list[dict[str, Any]] | None = None,
 ) -> Scenario:
     """One county; townships are stations with the given columns; pools name a township index."""
-    rows: list[dict[str, Any]] = [
-        {"code": "410000", "name": "省", "level": "province", "lat": 34.0, "lon": 113.0},
-        {"code": "410100", "name": "市", "level": "city", "parent": "410000"},
-        {
-            "code": COUNTY,
-            "name": "县",
-            "level": "county",
-            "parent": "410100",
-            "lat": 34.0,
-            "lon": 113.0,
-        },
-    ]
-    for i, t in enumerate(townships):
-        rows.append(
-            {
-                "code": town(i),
-                "name": f"镇{i + 1}",
-                "level": "township",
-                "parent": COUNTY,
-                "has_station": True,
-                **t,
-            }
-        )
-    vols = pd.DataFrame(
-        [
-            {
-                "id": f"V{j + 1}",
-                **{k: v for k, v in p.items() if k != "town"},
-                "region": town(p["town"]),
-            }
-            for j, p in enumerate(pools)
-        ],
-        columns=["id", "region", "skills", "hours", "max_km", "count"],
-    )
     # the hand-computed expectations use these rates, not the policy's defaults
     rates = {"elderly": 2.0, "children": 6.0, "disability": 6.0, "hardship": 4.0, "family": 3.0}
-    policy = {"hours_per_person": rates, **(volunteers or {})}
-    meta = {"name": "volunteer test", "policy": {"volunteers": policy}}
-    tables: dict[str, pd.DataFrame] = {"regions": pd.DataFrame(rows), "volunteers": vols}
-    if needs:
-        tables["needs"] = pd.DataFrame(needs)
-    return Scenario.from_tables(meta, tables)
-
-
-def town(i: int) -> str:
-    """Code of the i-th township."""
-    return f"{COUNTY}{i + 1:03d}"
-
-
-def staff(assigned: list[float]) -> pd.DataFrame:
-    """A staffing ``stations`` table: assigned FTE per township in order."""
-    return pd.DataFrame({"region": [town(i) for i in range(len(assigned))], "assigned": assigned})
+    return volunteer_scenario(
+        townships, pools, {"hours_per_person": rates, **(volunteers or {})}, needs
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,49 +210,7 @@ def test_no_stations_means_no_supervision() -> None:
 @st.composite
 def instances(draw: st.DrawFn) -> tuple[Scenario, pd.DataFrame | None]:
     """Up to 4 stations in a row, up to 7 pools, random reach, skills, supervision and needs."""
-    n_t = draw(st.integers(1, 4))
-    towns = [
-        {
-            "lat": 34.0,
-            "lon": 113.0 + 0.15 * i,
-            "elderly": draw(st.sampled_from([0, 40, 125])),
-            "children_at_risk": draw(st.sampled_from([0, 5, 17])),
-            "disabled": draw(st.sampled_from([0, 3.5, 9])),
-            "left_behind_women": draw(st.sampled_from([0, 11])),
-            "key_assistance": draw(st.booleans()),
-            "ethnic": draw(st.booleans()),
-        }
-        for i in range(n_t)
-    ]
-    skill_sets = ["", "elderly", "children", "elderly;family", "disability;children", "community"]
-    pools = [
-        {
-            "town": draw(st.integers(0, n_t - 1)),
-            "skills": draw(st.sampled_from(skill_sets)),
-            "hours": draw(st.sampled_from([0, 5, 12.5, 40])),
-            "max_km": draw(st.sampled_from([None, 10.0, 20.0, 60.0])),
-            "count": draw(st.integers(1, 6)),
-        }
-        for _ in range(draw(st.integers(0, 7)))
-    ]
-    volunteers = {
-        "max_km": draw(st.sampled_from([5.0, 30.0])),
-        "hours_per_supervisor": draw(st.sampled_from([20, 160])),
-    }
-    needs = None
-    if draw(st.booleans()):
-        needs = [
-            {
-                "region": town(draw(st.integers(0, n_t - 1))),
-                "domain": draw(st.sampled_from(["community", "elderly"])),
-                "volunteer_hours": draw(st.sampled_from([0, 33.3, 100])),
-            }
-        ]
-    stations: pd.DataFrame | None = staff(
-        [draw(st.sampled_from([0.0, 0.5, 1.0, 3.0])) for _ in range(n_t)]
-    )
-    if draw(st.integers(0, 9)) == 0:
-        stations = None  # staffing not given
+    towns, pools, volunteers, needs, stations = draw(random_cases(("key_assistance", "ethnic")))
     return make(towns, pools, volunteers=volunteers, needs=needs), stations
 
 

@@ -56,6 +56,21 @@ def km_for_chord(chord: ArrayLike) -> FloatArray:
     return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(c), dtype=float)
 
 
+def whole_km(km: ArrayLike) -> IntArray:
+    """Distance cost in whole km, rounded half up (NaN counts as 0)."""
+    return np.floor(np.nan_to_num(np.asarray(km, dtype=float), nan=0.0) + 0.5).astype(np.int64)
+
+
+def region_coords(
+    regions: pd.DataFrame, codes: ArrayLike | Sequence[object]
+) -> tuple[FloatArray, FloatArray]:
+    """Latitude and longitude of each region code (NaN for a code not in ``regions``)."""
+    pos = pd.Index(regions["code"].to_numpy()).get_indexer(pd.Index(np.asarray(codes, object)))
+    lat = np.where(pos >= 0, regions["lat"].to_numpy(dtype=float)[np.maximum(pos, 0)], np.nan)
+    lon = np.where(pos >= 0, regions["lon"].to_numpy(dtype=float)[np.maximum(pos, 0)], np.nan)
+    return lat, lon
+
+
 class PointIndex:
     """A spatial index over points given by lat/lon (degrees); NaN points are never in reach."""
 

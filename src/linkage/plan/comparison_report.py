@@ -34,7 +34,6 @@ import pandas as pd
 from linkage.plan.indicators import INDICATORS, Indicator
 from linkage.plan.report import (
     _CSS,
-    _JS,
     STAGE_NAMES,
     STATUS_NAMES,
     Cell,
@@ -46,6 +45,7 @@ from linkage.plan.report import (
     _legend,
     _missing,
     _note,
+    _page,
     _section,
     _sortable,
     _table,
@@ -116,13 +116,10 @@ def render_comparison_report(
         _charts(names, table, cols, baseline),
         _failed(names, rows, cols, link_plans),
     ]
-    nav = "".join(
-        f'<a href="#{anchor}">{_e(label)}</a>'
-        for anchor, label in (
-            ("variants", "方案一览 / variants"),
-            ("charts", "指标对比 / indicators"),
-            ("failed", "未求解 / not solved"),
-        )
+    nav = (
+        ("variants", "方案一览 / variants"),
+        ("charts", "指标对比 / indicators"),
+        ("failed", "未求解 / not solved"),
     )
     description_html = f'<p class="desc">{_e(description)}</p>' if description else ""
     reference = (
@@ -130,29 +127,16 @@ def render_comparison_report(
         if baseline is not None
         else " · 无基准方案 / no variant named baseline"
     )
-    return "".join(
-        [
-            "<!DOCTYPE html>\n",
-            '<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n',
-            # the page may load nothing from anywhere: everything it shows is inline
-            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-            "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n",
-            '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
-            f"<title>{_e(title)} — 方案比较 / variant comparison</title>\n",
-            f"<style>{_CSS}{_EXTRA_CSS}</style>\n</head>\n<body>\n",
-            '<header id="top">',
-            f"<h1>{_e(title)}</h1>",
-            '<p class="meta">方案比较 / variant comparison',
-            f" · 生成于 / generated {_e(when)}</p>",
-            f'<p class="meta">{len(names)} 个方案 / variants · {sum(solved)} 已求解 / solved · '
-            f"{len(names) - sum(solved)} 未求解 / not solved{reference}</p>",
-            description_html,
-            f"<nav>{nav}</nav></header>\n<main>\n",
-            "\n".join(sections),
-            "\n</main>\n",
-            '<div id="tooltip" role="tooltip" hidden></div>\n',
-            f"<script>{_JS}</script>\n</body>\n</html>\n",
-        ]
+    header = [
+        f"<h1>{_e(title)}</h1>",
+        '<p class="meta">方案比较 / variant comparison',
+        f" · 生成于 / generated {_e(when)}</p>",
+        f'<p class="meta">{len(names)} 个方案 / variants · {sum(solved)} 已求解 / solved · '
+        f"{len(names) - sum(solved)} 未求解 / not solved{reference}</p>",
+        description_html,
+    ]
+    return _page(
+        f"{title} — 方案比较 / variant comparison", _CSS + _EXTRA_CSS, header, nav, sections
     )
 
 

@@ -434,27 +434,7 @@ def _volunteers(
             "after": served,
         }
     )
-    sums = _sums(frame, [WHOLE] if by is None else None)
-    n = sums["n"].to_numpy(dtype=float)
-    return pd.concat(
-        [
-            _rows(
-                "volunteer_hours_covered",
-                sums.index,
-                _share(sums["before_met"], sums["need"], n),
-                _share(sums["after_met"], sums["need"], n),
-                1.0,
-            ),
-            _rows(
-                "volunteer_hours",
-                sums.index,
-                _defined(sums["before"], n),
-                _defined(sums["after"], n),
-                np.nan,
-            ),
-        ],
-        ignore_index=True,
-    )
+    return _covered_and_given(frame, by, "volunteer_hours_covered", "volunteer_hours")
 
 
 def _funds(scenario: Scenario, funds: pd.DataFrame, by: Grouping) -> pd.DataFrame:
@@ -475,22 +455,29 @@ def _funds(scenario: Scenario, funds: pd.DataFrame, by: Grouping) -> pd.DataFram
             # before linkage no lot is allocated
             "before": np.zeros(len(funds)),
             "after": granted,
+            "before_met": np.zeros(len(funds)),
             "after_met": np.clip(np.minimum(granted, need), 0.0, None),
         }
     )
+    return _covered_and_given(frame, by, "funds_covered", "funds_granted")
+
+
+def _covered_and_given(frame: pd.DataFrame, by: Grouping, covered: str, given: str) -> pd.DataFrame:
+    """A stage's share of need met (target: all of it) and its total given (no target), per
+    group ``g`` of ``frame`` (columns need, before, after, before_met, after_met)."""
     sums = _sums(frame, [WHOLE] if by is None else None)
     n = sums["n"].to_numpy(dtype=float)
     return pd.concat(
         [
             _rows(
-                "funds_covered",
+                covered,
                 sums.index,
-                _share(sums["before"], sums["need"], n),
+                _share(sums["before_met"], sums["need"], n),
                 _share(sums["after_met"], sums["need"], n),
                 1.0,
             ),
             _rows(
-                "funds_granted",
+                given,
                 sums.index,
                 _defined(sums["before"], n),
                 _defined(sums["after"], n),

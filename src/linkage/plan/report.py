@@ -109,15 +109,12 @@ def render_report(scenario: Scenario, plan: Plan, *, generated_at: datetime | No
         _indicator_charts(plan),
         _unmet(plan, regions),
     ]
-    nav = "".join(
-        f'<a href="#{anchor}">{_e(label)}</a>'
-        for anchor, label in (
-            ("certificates", "求解证书 / certificates"),
-            ("pairing-map", "结对地图 / pairing map"),
-            ("coverage-map", "站点覆盖 / station coverage"),
-            ("indicators", "指标 / indicators"),
-            ("unmet", "未满足需求 / unmet needs"),
-        )
+    nav = (
+        ("certificates", "求解证书 / certificates"),
+        ("pairing-map", "结对地图 / pairing map"),
+        ("coverage-map", "站点覆盖 / station coverage"),
+        ("indicators", "指标 / indicators"),
+        ("unmet", "未满足需求 / unmet needs"),
     )
     stages = " · ".join(STAGE_NAMES.get(r.stage, r.stage) for r in plan.reports) or "—"
     solved = "是 / yes" if plan.solved else "否 / no"
@@ -131,6 +128,28 @@ def render_report(scenario: Scenario, plan: Plan, *, generated_at: datetime | No
     description = (
         f'<p class="desc">{_e(scenario.meta.description)}</p>' if scenario.meta.description else ""
     )
+    header = [
+        f"<h1>{_e(scenario.meta.name or plan.scenario)}</h1>",
+        '<p class="meta">方案报告 / plan report',
+        f" · 规划年度 / year {_e(scenario.meta.year)}",
+        f" · 生成于 / generated {_e(when)}</p>",
+        f'<p class="meta">阶段 / stages: {_e(stages)} · 全部求解 / all solved: {solved}</p>',
+        description,
+        violations,
+    ]
+    return _page(title, _CSS, header, nav, sections)
+
+
+def _page(
+    title: str,
+    css: str,
+    header: Sequence[str],
+    nav: Sequence[tuple[str, str]],
+    sections: Sequence[str],
+) -> str:
+    """A complete, self-contained HTML document: the header's HTML, a menu of (anchor, label)
+    links, then the sections."""
+    links = "".join(f'<a href="#{anchor}">{_e(label)}</a>' for anchor, label in nav)
     return "".join(
         [
             "<!DOCTYPE html>\n",
@@ -139,16 +158,10 @@ def render_report(scenario: Scenario, plan: Plan, *, generated_at: datetime | No
             '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
             "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n",
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
-            f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n",
+            f"<title>{_e(title)}</title>\n<style>{css}</style>\n</head>\n<body>\n",
             '<header id="top">',
-            f"<h1>{_e(scenario.meta.name or plan.scenario)}</h1>",
-            '<p class="meta">方案报告 / plan report',
-            f" · 规划年度 / year {_e(scenario.meta.year)}",
-            f" · 生成于 / generated {_e(when)}</p>",
-            f'<p class="meta">阶段 / stages: {_e(stages)} · 全部求解 / all solved: {solved}</p>',
-            description,
-            violations,
-            f"<nav>{nav}</nav></header>\n<main>\n",
+            *header,
+            f"<nav>{links}</nav></header>\n<main>\n",
             "\n".join(sections),
             "\n</main>\n",
             '<div id="tooltip" role="tooltip" hidden></div>\n',

@@ -55,7 +55,7 @@ supplies: class +supply, (s, d) −need, T(s) +Σ_d need(s, d), Z −Σ supply. 
 are the reversed (saturated) reward arcs of the utility, as in the volunteer stage: a demand
 node receives money and unfunded units adding to its need, and a station emits its needs'
 total as unfunded units or, within its delivery capacity, as funded units. The flow is taken
-back to lots by cutting flows laid end to end level by level down each copy (``_cut``).
+back to lots by cutting flows laid end to end level by level down each copy (``cut_segments``).
 
 Minimum grants. A lot with ``min_grant`` above one unit may not give any (s, d) less than its
 minimum: that is a MIP. Small instances (the lot × need model within ``EXACT_LIMIT``
@@ -76,17 +76,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from ortools.graph.python import min_cost_flow
 from ortools.sat.python import cp_model
 
 from linkage.geo import Hierarchy
 from linkage.scenario.core import Scenario
 from linkage.scenario.vocabulary import DOMAINS
 from linkage.solvers.candidates import DESIGNATION_COLUMNS
+from linkage.solvers.flow_network import arc_table, cut_segments, node_table, solve_min_cost_flow
 from linkage.solvers.needs import domain_needs, station_needs
 from linkage.solvers.report import StageReport, relative_gap
 from linkage.solvers.stopping import StopRule, interrupting, never
-from linkage.solvers.volunteers import _cut
 
 STAGE = "funds"
 DOMAIN_ORDER: tuple[str, ...] = tuple(DOMAINS)
@@ -375,28 +374,13 @@ class FundsNetwork:
 
     def arcs(self) -> pd.DataFrame:
         """One row per arc: tail, head, capacity, cost, kind, and readable node labels."""
-        return pd.DataFrame(
-            {
-                "tail": self.tails,
-                "head": self.heads,
-                "capacity": self.capacities,
-                "cost": self.costs,
-                "kind": self.kinds,
-                "tail_label": self.labels[self.tails],
-                "head_label": self.labels[self.heads],
-            }
+        return arc_table(
+            self.tails, self.heads, self.capacities, self.costs, self.kinds, self.labels
         )
 
     def nodes(self) -> pd.DataFrame:
         """One row per node: node, kind, label, supply (positive: source)."""
-        return pd.DataFrame(
-            {
-                "node": np.arange(len(self.supplies), dtype=np.int64),
-                "kind": self.node_kinds,
-                "label": self.labels,
-                "supply": self.supplies,
-            }
-        )
+        return node_table(self.supplies, self.node_kinds, self.labels)
 
 
 def _class_ids(lots: _Lots, keep: BoolArray) -> tuple[IntArray, pd.DataFrame]:
@@ -674,14 +658,10 @@ def funds_network(
 
 
 def _solve_flow(network: FundsNetwork) -> tuple[int, IntArray] | None:
-    flow = min_cost_flow.SimpleMinCostFlow()
-    arcs = flow.add_arcs_with_capacity_and_unit_cost(
-        network.tails, network.heads, network.capacities, network.costs
+    _, x, cost = solve_min_cost_flow(
+        network.tails, network.heads, network.capacities, network.costs, network.supplies
     )
-    flow.set_nodes_supplies(np.arange(len(network.supplies), dtype=np.int64), network.supplies)
-    if flow.solve() != flow.OPTIMAL:
-        return None
-    return int(flow.optimal_cost()), np.asarray(flow.flows(arcs), dtype=np.int64)
+    return None if x is None else (cost, x)
 
 
 def _to_lots(
@@ -696,7 +676,7 @@ def _to_lots(
     keep = network.class_of_lot >= 0
     lot_pos = np.flatnonzero(keep)
     # class → entry arcs, onto the class's lots
-    e_piece, e_lot, e_len = _cut(
+    e_piece, e_lot, e_len = cut_segments(
         network.entry_class, part("entry"), network.class_of_lot[lot_pos], lots.units[lot_pos]
     )
     pool_node = network.entry_node[e_piece]
@@ -716,7 +696,7 @@ def _to_lots(
         l_here = network.node_rank[network.leaf_node] == level
         out_key = np.concatenate([network.tree_parent[t_here], network.leaf_node[l_here]])
         out_len = np.concatenate([tree_flow[t_here], leaf_flow[l_here]])
-        b, a, cut = _cut(out_key, out_len, node, length)
+        b, a, cut = cut_segments(out_key, out_len, node, length)
         n_tree = int(t_here.sum())
         to_tree = b < n_tree
         child = network.tree_child[np.flatnonzero(t_here)[b[to_tree]]]

@@ -50,10 +50,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from ortools.graph.python import min_cost_flow
 
-from linkage.geo import PointIndex, haversine_km
+from linkage.geo import PointIndex, haversine_km, region_coords, whole_km
 from linkage.scenario.core import Scenario
+from linkage.solvers.flow_network import (
+    arc_table,
+    node_table,
+    solve_min_cost_flow,
+    stack_arcs,
+    unsolved_report,
+)
 from linkage.solvers.needs import station_needs
 from linkage.solvers.report import StageReport
 
@@ -95,11 +101,6 @@ class StaffingResult:
     @property
     def solved(self) -> bool:
         return self.report.solved
-
-
-def whole_km(km: FloatArray) -> IntArray:
-    """Distance cost in whole km, rounded half up (NaN counts as 0)."""
-    return np.floor(np.nan_to_num(np.asarray(km, dtype=float), nan=0.0) + 0.5).astype(np.int64)
 
 
 def supply_units(count: FloatArray, fte: FloatArray) -> IntArray:
@@ -153,13 +154,6 @@ def shortfall_penalties(priority: IntArray, max_km: int, chain: int) -> tuple[in
     p2 = slack + 1
     p1 = (p_max * p2 + slack) // max(p_min, 1) + 1
     return p1, p2
-
-
-def _coords(regions: pd.DataFrame, codes: pd.Series) -> tuple[FloatArray, FloatArray]:
-    pos = pd.Index(regions["code"].to_numpy()).get_indexer(pd.Index(codes.to_numpy(dtype=object)))
-    lat = np.where(pos >= 0, regions["lat"].to_numpy(dtype=float)[np.maximum(pos, 0)], np.nan)
-    lon = np.where(pos >= 0, regions["lon"].to_numpy(dtype=float)[np.maximum(pos, 0)], np.nan)
-    return lat, lon
 
 
 def _dispatch_pairs(
@@ -226,19 +220,11 @@ class StaffingNetwork:
     def arcs(self) -> pd.DataFrame:
         """One row per arc: tail, head, capacity, cost and its kind, for audit and other solvers."""
         kinds = np.repeat(np.array(ARC_KINDS, dtype=object), np.diff(self.bounds))
-        return pd.DataFrame(
-            {
-                "tail": self.tails,
-                "head": self.heads,
-                "capacity": self.caps,
-                "cost": self.costs,
-                "kind": kinds,
-            }
-        )
+        return arc_table(self.tails, self.heads, self.caps, self.costs, kinds)
 
     def nodes(self) -> pd.DataFrame:
         """One row per node with its supply (positive) or demand (negative)."""
-        return pd.DataFrame({"node": np.arange(self.n_nodes), "supply": self.supplies})
+        return node_table(self.supplies)
 
 
 ARC_KINDS = (
@@ -278,8 +264,8 @@ def staffing_network(
     priority = needs["priority"].to_numpy(dtype=np.int64)
 
     # local arcs: pool → station within reach, through the spatial index
-    p_lat, p_lon = _coords(regions, workers["region"])
-    s_lat, s_lon = _coords(regions, needs["region"])
+    p_lat, p_lon = region_coords(regions, workers["region"])
+    s_lat, s_lon = region_coords(regions, needs["region"])
     reach = workers["max_km"].fillna(policy.max_km).to_numpy(dtype=float)
     loc_p, loc_s, loc_km = PointIndex(s_lat, s_lon).within_km(p_lat, p_lon, reach)
     loc_cost = whole_km(loc_km)
@@ -294,7 +280,7 @@ def staffing_network(
     org_units = np.bincount(pool_hub[hub_pools], weights=supply[hub_pools], minlength=n_h)
     hub_cap = np.floor(policy.dispatch_share * org_units + 1e-9).astype(np.int64)
     org_table = scenario.organizations.set_index("id")
-    o_lat, o_lon = _coords(regions, org_table.loc[orgs, "region"] if n_h else pd.Series([]))
+    o_lat, o_lon = region_coords(regions, org_table.loc[orgs, "region"] if n_h else pd.Series([]))
     dest_h = orgs.get_indexer(pd.Index(dest["org"].to_numpy(dtype=object))).astype(np.int64)
     dest_s = dest["s"].to_numpy(dtype=np.int64)
     disp_cost = whole_km(haversine_km(o_lat[dest_h], o_lon[dest_h], s_lat[dest_s], s_lon[dest_s]))
@@ -350,10 +336,7 @@ def staffing_network(
             keep_disp_cost,
         ),
     ]
-    bounds = np.cumsum([0] + [len(p[0]) for p in parts])
-    tails, heads, caps, costs = (
-        np.concatenate([np.asarray(p[i], dtype=np.int64) for p in parts]) for i in range(4)
-    )
+    bounds, tails, heads, caps, costs = stack_arcs(parts)
     supplies = np.zeros(n_nodes, dtype=np.int64)
     supplies[pool_node] = supply
     supplies[station_node] = -need
@@ -456,15 +439,19 @@ def solve_staffing(
     """
     started = time.perf_counter()
     net = staffing_network(scenario, pairs, previous_staffing)
-    flow = min_cost_flow.SimpleMinCostFlow()
-    arcs = flow.add_arcs_with_capacity_and_unit_cost(net.tails, net.heads, net.caps, net.costs)
-    flow.set_nodes_supplies(np.arange(net.n_nodes, dtype=np.int64), net.supplies)
-    status = flow.solve()
-    if status != flow.OPTIMAL:
+    status, x, flow_cost = solve_min_cost_flow(
+        net.tails, net.heads, net.caps, net.costs, net.supplies
+    )
+    if x is None:
         return _unsolved(
-            net.needs, net.used_pairs, started, len(arcs), net.n_nodes, status, (net.p1, net.p2)
+            net.needs,
+            net.used_pairs,
+            started,
+            len(net.tails),
+            net.n_nodes,
+            status,
+            (net.p1, net.p2),
         )
-    x = np.asarray(flow.flows(arcs), dtype=np.int64)
 
     def part(i: int) -> IntArray:
         return x[net.bounds[i] : net.bounds[i + 1]]
@@ -530,7 +517,7 @@ def solve_staffing(
         "min_cost_flow",
         objectives,
         wall_s=time.perf_counter() - started,
-        variables=len(arcs),
+        variables=len(net.tails),
         constraints=net.n_nodes,
         message=f"{len(net.loc_p)} local arcs, {len(net.dest_s)} dispatch arcs, "
         f"{net.n_h} dispatching organizations; units of 1/{SCALE} FTE; "
@@ -547,7 +534,7 @@ def solve_staffing(
         stations=stations,
         pairs=net.used_pairs,
         report=report,
-        flow_cost=int(flow.optimal_cost()),
+        flow_cost=flow_cost,
         penalties=(net.p1, net.p2),
     )
 
@@ -657,15 +644,7 @@ def _unsolved(
             "via": pd.Series(dtype=object),
         }
     )
-    report = StageReport(
-        stage=STAGE,
-        method="min_cost_flow",
-        status="not_solved",
-        wall_s=time.perf_counter() - started,
-        variables=n_arcs,
-        constraints=n_nodes,
-        message=f"min-cost flow returned status {status}",
-    )
+    report = unsolved_report(STAGE, started, n_arcs, n_nodes, status)
     return StaffingResult(empty, stations, pairs, report, 0, penalties)
 
 
@@ -697,8 +676,8 @@ def check_staffing_invariants(scenario: Scenario, result: StaffingResult) -> lis
     # local rows within reach
     local = plan[plan["via"] == "local"]
     if len(local):
-        p_lat, p_lon = _coords(regions, workers.loc[local["pool"], "region"])
-        s_lat, s_lon = _coords(regions, local["station"])
+        p_lat, p_lon = region_coords(regions, workers.loc[local["pool"], "region"])
+        s_lat, s_lon = region_coords(regions, local["station"])
         km = haversine_km(p_lat, p_lon, s_lat, s_lon)
         reach = workers.loc[local["pool"], "max_km"].fillna(policy.max_km).to_numpy(dtype=float)
         bad = ~(km <= reach + 1e-6)

@@ -32,7 +32,7 @@ that some group offers: group → hub (cost 0) for every domain in the group's s
 hub → (s, d) is exactly one allowed (group, s, d) arc with its cost, and hubs hold no supply,
 so the optimum is unchanged; several groups at one origin share the reach arcs (Henan with
 1,000,000 volunteers: 0.81 M reach arcs instead of 1.46 M group arcs). The flow is taken back
-to pools by cutting flows laid end to end at each hub, then at each group (``_cut``).
+to pools by cutting flows laid end to end at each hub, then at each group (``cut_segments``).
 
 Network (the logical form)::
 
@@ -72,11 +72,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from ortools.graph.python import min_cost_flow
 
-from linkage.geo import PointIndex, haversine_km
+from linkage.geo import PointIndex, haversine_km, region_coords, whole_km
 from linkage.scenario.core import Scenario
 from linkage.scenario.vocabulary import DOMAINS
+from linkage.solvers.flow_network import (
+    arc_table,
+    cut_segments,
+    node_table,
+    solve_min_cost_flow,
+    stack_arcs,
+    unsolved_report,
+)
 from linkage.solvers.needs import domain_needs, station_needs
 from linkage.solvers.report import StageReport
 
@@ -131,11 +138,6 @@ class VolunteerResult:
     @property
     def solved(self) -> bool:
         return self.report.solved
-
-
-def whole_km(km: FloatArray) -> IntArray:
-    """Distance cost in whole km, rounded half up (NaN counts as 0)."""
-    return np.floor(np.nan_to_num(np.asarray(km, dtype=float), nan=0.0) + 0.5).astype(np.int64)
 
 
 def supply_hours(count: FloatArray, hours: FloatArray) -> IntArray:
@@ -198,13 +200,6 @@ def skill_matrix(skills: pd.Series) -> BoolArray:
     return np.asarray(matrix, dtype=bool)
 
 
-def _coords(regions: pd.DataFrame, codes: NDArray[Any]) -> tuple[FloatArray, FloatArray]:
-    pos = pd.Index(regions["code"].to_numpy()).get_indexer(pd.Index(np.asarray(codes, object)))
-    lat = np.where(pos >= 0, regions["lat"].to_numpy(dtype=float)[np.maximum(pos, 0)], np.nan)
-    lon = np.where(pos >= 0, regions["lon"].to_numpy(dtype=float)[np.maximum(pos, 0)], np.nan)
-    return lat, lon
-
-
 def _supervision(
     scenario: Scenario, codes: NDArray[Any], stations: pd.DataFrame | None
 ) -> IntArray:
@@ -235,49 +230,6 @@ def _pool_groups(
     gid = group.to_numpy(dtype=np.int64)
     first = np.unique(gid, return_index=True)[1]
     return np.asarray(gid, dtype=np.int64), key.iloc[first].reset_index(drop=True)
-
-
-def _cut(
-    b_key: IntArray, b_len: IntArray, a_key: IntArray, a_len: IntArray
-) -> tuple[IntArray, IntArray, IntArray]:
-    """Cut segments B onto segments A of the same key: (b index, a index, length) pieces.
-
-    The A segments are sorted by key and laid on one line; each key's B segments start at its
-    first A segment and run end to end. Per key Σ B ≤ Σ A (a node's outflow never exceeds its
-    inflow or supply), so every B segment lies within its key's A segments and is cut at the A
-    boundaries inside it — vectorised, no loop per segment or key.
-    """
-    empty = np.empty(0, np.int64)
-    used = np.flatnonzero(b_len > 0)
-    if len(used) == 0:
-        return empty, empty, empty
-    order = np.argsort(a_key, kind="stable")
-    ends = np.cumsum(a_len[order])
-    starts = ends - a_len[order]
-    n_keys = int(max(a_key.max(initial=-1), b_key.max(initial=-1))) + 1
-    first = np.searchsorted(a_key[order], np.arange(n_keys), side="left")
-    key_start = np.r_[starts, ends[-1:] if len(ends) else [0]][first]
-    b_order = used[np.argsort(b_key[used], kind="stable")]
-    length = b_len[b_order]
-    key = b_key[b_order]
-    cum = np.cumsum(length) - length
-    key_first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    before = np.repeat(cum[key_first], np.diff(np.r_[key_first, len(key)]))
-    lo = key_start[key] + cum - before
-    hi = lo + length
-    a0 = np.searchsorted(ends, lo, side="right")
-    a1 = np.searchsorted(ends, hi - 1, side="right")
-    n_pieces = a1 - a0 + 1
-    rep = np.repeat(np.arange(len(b_order)), n_pieces)
-    offset = np.arange(int(n_pieces.sum())) - np.repeat(np.cumsum(n_pieces) - n_pieces, n_pieces)
-    a = a0[rep] + offset
-    cut = np.minimum(hi[rep], ends[a]) - np.maximum(lo[rep], starts[a])
-    keep = cut > 0
-    return (
-        b_order[rep[keep]].astype(np.int64),
-        order[a[keep]].astype(np.int64),
-        cut[keep].astype(np.int64),
-    )
 
 
 ARC_KINDS: tuple[str, ...] = ("to_hub", "reach", "shortfall", "supervised", "unused")
@@ -334,28 +286,11 @@ class VolunteerNetwork:
     def arcs(self) -> pd.DataFrame:
         """One row per arc: tail, head, capacity, cost, kind and the end nodes' labels."""
         kinds = np.repeat(np.array(ARC_KINDS, dtype=object), np.diff(self.bounds))
-        return pd.DataFrame(
-            {
-                "tail": self.tails,
-                "head": self.heads,
-                "capacity": self.caps,
-                "cost": self.costs,
-                "kind": kinds,
-                "tail_label": self.node_label[self.tails],
-                "head_label": self.node_label[self.heads],
-            }
-        )
+        return arc_table(self.tails, self.heads, self.caps, self.costs, kinds, self.node_label)
 
     def nodes(self) -> pd.DataFrame:
         """One row per node: its kind, label and supply (positive) or demand (negative)."""
-        return pd.DataFrame(
-            {
-                "node": np.arange(self.n_nodes, dtype=np.int64),
-                "kind": self.node_kind,
-                "label": self.node_label,
-                "supply": self.supplies,
-            }
-        )
+        return node_table(self.supplies, self.node_kind, self.node_label)
 
 
 def _reach_text(reach: NDArray[Any]) -> list[str]:
@@ -438,8 +373,8 @@ def volunteer_network(
     origin_id = origin_key.groupby(["region", "reach"], sort=False).ngroup().to_numpy(np.int64)
     o_first = np.unique(origin_id, return_index=True)[1]
     origins = origin_key.iloc[o_first].reset_index(drop=True)
-    o_lat, o_lon = _coords(regions, origins["region"].to_numpy(dtype=object))
-    s_lat, s_lon = _coords(regions, station_codes)
+    o_lat, o_lon = region_coords(regions, origins["region"].to_numpy(dtype=object))
+    s_lat, s_lon = region_coords(regions, station_codes)
     op_o, op_s, op_km = PointIndex(s_lat, s_lon).within_km(
         o_lat, o_lon, origins["reach"].to_numpy(dtype=float)
     )
@@ -494,10 +429,7 @@ def volunteer_network(
         (station_node, np.full(n_s, t_node), np.minimum(sup_cap, station_need), np.zeros(n_s)),
         (group_node, np.full(n_g, t_node), g_supply, np.zeros(n_g)),
     ]
-    bounds = np.cumsum([0] + [len(p[0]) for p in parts]).astype(np.int64)
-    tails, heads, caps, costs = (
-        np.concatenate([np.asarray(p[i], dtype=np.int64) for p in parts]) for i in range(4)
-    )
+    bounds, tails, heads, caps, costs = stack_arcs(parts)
     supplies = np.zeros(n_nodes, dtype=np.int64)
     supplies[group_node] = g_supply
     supplies[demand_node] = -need
@@ -570,31 +502,29 @@ def solve_volunteers(
     """
     started = time.perf_counter()
     net = volunteer_network(scenario, stations, aggregate=aggregate)
-    flow = min_cost_flow.SimpleMinCostFlow()
-    arcs = flow.add_arcs_with_capacity_and_unit_cost(net.tails, net.heads, net.caps, net.costs)
-    flow.set_nodes_supplies(np.arange(net.n_nodes, dtype=np.int64), net.supplies)
-    status = flow.solve()
-    if status != flow.OPTIMAL:
+    status, x, flow_cost = solve_min_cost_flow(
+        net.tails, net.heads, net.caps, net.costs, net.supplies
+    )
+    if x is None:
         return _unsolved(
             net.demand,
             net.need,
             net.no_staffing,
             started,
-            len(arcs),
+            len(net.tails),
             net.n_nodes,
             status,
             net.penalty,
             net.n_g,
         )
-    x = np.asarray(flow.flows(arcs), dtype=np.int64)
 
     def part(i: int) -> IntArray:
         return x[net.bounds[i] : net.bounds[i + 1]]
 
     arc_flow = part(1)
-    # back from hubs and groups to pools: cut the flows laid end to end (see ``_cut``)
-    hub_arc, in_arc, hub_hours = _cut(net.arc_h, arc_flow, net.gh_hub, part(0))
-    piece, piece_pool, piece_hours = _cut(
+    # back from hubs and groups to pools: cut the flows laid end to end (see ``cut_segments``)
+    hub_arc, in_arc, hub_hours = cut_segments(net.arc_h, arc_flow, net.gh_hub, part(0))
+    piece, piece_pool, piece_hours = cut_segments(
         net.gh_g[in_arc], hub_hours, net.pool_group, net.pool_supply
     )
     piece_arc = hub_arc[piece]
@@ -631,7 +561,7 @@ def solve_volunteers(
         "min_cost_flow",
         objectives,
         wall_s=time.perf_counter() - started,
-        variables=len(arcs),
+        variables=len(net.tails),
         constraints=net.n_nodes,
         message=f"{len(net.pools)} pools in {net.n_g} groups, {net.n_d} (station, domain) needs, "
         f"{net.n_h} (origin, domain) hubs, {len(net.arc_h)} reach arcs; units of 1 hour; "
@@ -642,7 +572,7 @@ def solve_volunteers(
         volunteers=plan,
         volunteer_demand=table,
         report=report,
-        flow_cost=int(flow.optimal_cost()),
+        flow_cost=flow_cost,
         penalty=net.penalty,
         groups=net.n_g,
     )
@@ -711,15 +641,7 @@ def _unsolved(
             "distance_km": pd.Series(dtype=np.int64),
         }
     )
-    report = StageReport(
-        stage=STAGE,
-        method="min_cost_flow",
-        status="not_solved",
-        wall_s=time.perf_counter() - started,
-        variables=n_arcs,
-        constraints=n_nodes,
-        message=f"min-cost flow returned status {status}",
-    )
+    report = unsolved_report(STAGE, started, n_arcs, n_nodes, status)
     return VolunteerResult(empty, table, report, 0, penalty, n_groups)
 
 
@@ -753,8 +675,10 @@ def check_volunteer_invariants(
 
     if len(plan):
         # within reach
-        p_lat, p_lon = _coords(regions, pools.loc[plan["pool"], "region"].to_numpy(dtype=object))
-        s_lat, s_lon = _coords(regions, plan["station"].to_numpy(dtype=object))
+        p_lat, p_lon = region_coords(
+            regions, pools.loc[plan["pool"], "region"].to_numpy(dtype=object)
+        )
+        s_lat, s_lon = region_coords(regions, plan["station"].to_numpy(dtype=object))
         km = haversine_km(p_lat, p_lon, s_lat, s_lon)
         reach = pools.loc[plan["pool"], "max_km"].fillna(policy.max_km).to_numpy(dtype=float)
         bad = ~(km <= reach + 1e-6)

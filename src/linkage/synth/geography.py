@@ -251,43 +251,12 @@ def build_regions(
         )
 
     # ---- assemble rows top-down ----
-    province_rows = pd.DataFrame(
-        {
-            "code": provinces["code"].to_numpy(dtype=object),
-            "name": provinces["name"].to_numpy(dtype=object),
-            "level": "province",
-            "parent": None,
-            "lat": provinces["lat"].to_numpy(),
-            "lon": provinces["lon"].to_numpy(),
-            "population": provinces["pop_2020"].to_numpy(),
-            "elderly": np.round(
-                provinces["pop_2020"].to_numpy() * provinces["share_60plus_2020"].to_numpy()
-            ),
-            "_point": provinces["coord_source"].to_numpy(dtype=object),
-            "_prov": provinces["province_code"].to_numpy(dtype=object),
-            "_pref": "",
-            "_county": "",
-            "_district": False,
-        }
-    )
-    city_rows = pd.DataFrame(
-        {
-            "code": cities["code"].to_numpy(dtype=object),
-            "name": cities["name"].to_numpy(dtype=object),
-            "level": "city",
-            "parent": cities["parent_code"].to_numpy(dtype=object),
-            "lat": cities["lat"].to_numpy(),
-            "lon": cities["lon"].to_numpy(),
-            "population": cities["pop_2020"].to_numpy(),
-            "elderly": np.round(
-                cities["pop_2020"].to_numpy() * cities["share_60plus_2020"].to_numpy()
-            ),
-            "_point": cities["coord_source"].to_numpy(dtype=object),
-            "_prov": cities["province_code"].to_numpy(dtype=object),
-            "_pref": cities["prefecture_code"].to_numpy(dtype=object),
-            "_county": "",
-            "_district": False,
-        }
+    province_rows = _census_rows(provinces, "province", None, "")
+    city_rows = _census_rows(
+        cities,
+        "city",
+        cities["parent_code"].to_numpy(dtype=object),
+        cities["prefecture_code"].to_numpy(dtype=object),
     )
     county_rows = pd.DataFrame(
         {
@@ -413,6 +382,29 @@ def build_regions(
         prefecture=rows["_pref"].astype(str).reset_index(drop=True),
         county=rows["_county"].astype(str).reset_index(drop=True),
         is_district=rows["_district"].astype(bool).reset_index(drop=True),
+    )
+
+
+def _census_rows(table: pd.DataFrame, level: str, parent: object, pref: object) -> pd.DataFrame:
+    """Region rows of provinces or cities, whose population and 60+ share are the census's."""
+    return pd.DataFrame(
+        {
+            "code": table["code"].to_numpy(dtype=object),
+            "name": table["name"].to_numpy(dtype=object),
+            "level": level,
+            "parent": parent,
+            "lat": table["lat"].to_numpy(),
+            "lon": table["lon"].to_numpy(),
+            "population": table["pop_2020"].to_numpy(),
+            "elderly": np.round(
+                table["pop_2020"].to_numpy() * table["share_60plus_2020"].to_numpy()
+            ),
+            "_point": table["coord_source"].to_numpy(dtype=object),
+            "_prov": table["province_code"].to_numpy(dtype=object),
+            "_pref": pref,
+            "_county": "",
+            "_district": False,
+        }
     )
 
 
