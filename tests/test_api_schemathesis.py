@@ -116,6 +116,9 @@ def _job_ids(method: str, path: str) -> list[str]:
     seeded = _seeded()
     if "/plan" in path:
         return seeded.jobs[:1]  # the job with a plan
+    if path.endswith("/rerun"):
+        # the canceled job: re-runnable, so its 202 does not hang on which id is drawn
+        return seeded.jobs[1:2]
     if method == "DELETE":
         return seeded.queued_jobs
     return seeded.jobs + seeded.queued_jobs
