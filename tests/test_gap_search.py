@@ -1,4 +1,5 @@
-"""The GAP local search behind load-bearing pairings: feasible, never worse, optimal on gap1–gap4."""
+"""The GAP local search behind load-bearing pairings: feasible, never worse, optimal on gap1–gap4,
+deterministic for a seed."""
 
 from __future__ import annotations
 
@@ -11,14 +12,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from linkage.solvers import gap_kernel
 from linkage.solvers.candidates import build_candidates
 from linkage.solvers.gap_search import (
+    CAND_MIN,
+    _candidates,
+    candidate_mask,
     from_plan,
     gap_view,
     improve_plan,
     local_search,
     tabu_search,
     total_cost,
+    used_capacity,
 )
 from linkage.solvers.pairing import (
     PairingModel,
@@ -106,6 +112,93 @@ def test_tabu_and_local_search_stay_feasible(seed: int, tight: float) -> None:
     assert np.all(used <= view.capacity)
     assert view.allowed[best, np.arange(view.n)].all()
     assert total_cost(view, best) <= total_cost(view, descended)
+
+
+def _kernel_run(view, start, dest, seed: int, iterations: int, chunk: int):  # type: ignore[no-untyped-def]
+    """Run the compiled tabu search for ``iterations`` in chunks of ``chunk``."""
+    m, n = view.m, view.n
+    a = start.copy()
+    used = used_capacity(view, a)
+    alpha = np.full(m + 1, 2.0)
+    tabu = np.zeros((m + 1, n), np.int64)
+    best = a.copy()
+    state = gap_kernel.seed_state(seed)
+    state[gap_kernel.BEST_COST] = total_cost(view, a)
+    cand = _candidates(dest)
+    while not gap_kernel.tabu_chunk(
+        view.cost,
+        view.load,
+        view.capacity,
+        dest,
+        cand,
+        a,
+        used,
+        alpha,
+        tabu,
+        best,
+        state,
+        1,
+        3,
+        1.02,
+        iterations,
+        10**12,
+        chunk,
+    ):
+        pass
+    return a, used, best, state
+
+
+def test_tabu_kernel_is_deterministic_and_independent_of_chunks() -> None:
+    """The compiled search gives the same trajectory and best for a seed whether it runs in one
+    chunk or one iteration at a time, keeps its loads consistent, and another seed differs."""
+    model = random_model(7, 12, 60, 0.9, 0.6)
+    view = gap_view(model)
+    assert view is not None
+    start = local_search(view, from_plan(view, greedy_plan(model)))
+    dest = candidate_mask(view)
+    a1, used1, best1, state1 = _kernel_run(view, start, dest, 3, 3_000, 10_000)
+    a2, used2, best2, state2 = _kernel_run(view, start, dest, 3, 3_000, 1)
+    assert np.array_equal(a1, a2) and np.array_equal(best1, best2)
+    assert np.array_equal(state1, state2)
+    assert np.array_equal(used1, used_capacity(view, a1))
+    assert np.array_equal(used2, used1)
+    assert total_cost(view, best1) == state1[gap_kernel.BEST_COST] <= total_cost(view, start)
+    assert np.all(used_capacity(view, best1) <= view.capacity)
+    a3, *_ = _kernel_run(view, start, dest, 4, 3_000, 10_000)
+    assert not np.array_equal(a1, a3)
+
+
+def test_tabu_search_stops_when_told() -> None:
+    """``stop`` ends the tabu search after the first chunk, long before its iteration cap."""
+    model = random_model(3, 10, 200, 0.9, 0.6)
+    view = gap_view(model)
+    assert view is not None
+    start = from_plan(view, greedy_plan(model))
+    calls: list[int] = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) > 1
+
+    _, iterations = tabu_search(view, start, max_iterations=10**9, deadline=1e18, seed=0, stop=stop)
+    assert 0 < iterations < 50_000
+
+
+def test_candidate_mask_narrows_to_least_reduced_cost() -> None:
+    """With many agents each job keeps at most max(CAND_MIN, 30 %) of its allowed agents plus
+    the dummy; with at most CAND_MIN agents nothing is cut."""
+    model = random_model(11, 30, 120, 1.0, 0.8)
+    view = gap_view(model)
+    assert view is not None
+    dest = candidate_mask(view)
+    assert not np.any(dest & ~view.allowed)
+    assert dest[view.m].all()
+    per_job = dest[: view.m].sum(axis=0)
+    assert per_job.max() <= 9 and per_job.min() >= 1
+    assert dest.sum() < view.allowed.sum()
+    small = gap_view(random_model(11, CAND_MIN, 40, 1.0, 0.8))
+    assert small is not None
+    assert np.array_equal(candidate_mask(small), small.allowed)
 
 
 def test_not_a_plain_gap_gives_none() -> None:

@@ -13,11 +13,17 @@ The search runs cycles, each from the best assignment so far, until ``CYCLE_PATI
 a row bring nothing, a sub-problem covering the whole GAP is solved to optimality, or the time is
 up:
 
-- **tabu search with strategic oscillation** (:func:`tabu_search`): capacities become soft with
-  a penalty α per unit of excess load (α grows while the assignment is infeasible and shrinks
-  while it is feasible); each iteration takes the best non-tabu shift (one job to another
-  agent), swap (two jobs exchange agents) or ejection (j moves to k's agent, which sends k on to
-  its best destination), the three neighbourhoods evaluated whole as numpy matrices;
+- **tabu search with strategic oscillation** (:func:`tabu_search`, compiled with numba in
+  ``gap_kernel.py``): capacities become soft with a penalty α_i per unit of excess load (α_i
+  grows while agent i is over its capacity, every α shrinks while the assignment is feasible);
+  each iteration takes the best non-tabu shift (one job to another agent), swap (two jobs
+  exchange agents), ejection (j moves to k's agent, which sends k on to its best destination)
+  or ejection chain of three or four jobs (j to k's agent, k to q's agent, [q to r's agent,]
+  the last on to its best destination), and any feasible neighbour better than the best is
+  kept even when the search moves elsewhere. Moves
+  go only to each job's candidate agents (:func:`candidate_mask`: least reduced cost in the LP
+  relaxation), which makes iterations several times cheaper and keeps the search where
+  near-optimal assignments are;
 - **large neighbourhood search** (:func:`search`): free every job of a few agents (and every
   unpaired job) and re-solve that sub-GAP with CP-SAT (one worker, a deterministic-time limit),
   keeping the result when it is no worse, followed by a shift/swap descent
@@ -25,14 +31,16 @@ up:
   shrinks when they are not; the first agent is drawn (seeded) with a bias to unused capacity,
   the others to agents offering cheap alternatives for the drawn agents' jobs.
 
-Deterministic for a seed when the budget does not bind: the sub-problems run on CP-SAT's
-deterministic time and every phase stops after a fixed number of non-improving steps; the
-wall-clock budget cuts the search short on hard instances (as a time limit does for CP-SAT).
-Measured on the Chu–Beasley type D instances: see ``benchmarks/RESULTS.md``.
+Deterministic for a seed when the budget does not bind: the tabu search draws from its own
+seeded generator and its result does not depend on how it is cut into chunks, the sub-problems
+run on CP-SAT's deterministic time and every phase stops after a fixed number of non-improving
+steps; the wall-clock budget cuts the search short on hard instances (as a time limit does for
+CP-SAT). Measured on the Chu–Beasley type D instances: see ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +48,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from ortools.sat.python import cp_model
+from scipy.optimize import linprog
+from scipy.sparse import coo_matrix
 
+from linkage.solvers import gap_kernel
 from linkage.solvers.pairing import PairingModel, shortfall_multiplier
 
 IntArray = NDArray[np.int64]
@@ -56,13 +67,18 @@ SUB_DTIME = 0.3
 PATIENCE = 40
 # weight of an agent with no unused capacity when drawing the first agent of a neighbourhood
 SLACK_FLOOR = 0.05
-# tabu tenure as a share of the jobs (drawn uniformly in between); penalty factor per step
-TENURE = (0.05, 0.125)
-ALPHA_STEP = 1.1
-# tabu search: iteration cap and stall limit (per job, with minimums); cycles without gain
-CYCLE_PATIENCE = 3
-TABU_ITERATIONS_PER_JOB, TABU_MIN_ITERATIONS = 2_000, 20_000
-TABU_STALL_PER_JOB, TABU_MIN_STALL = 100, 2_000
+# tabu tenure in iterations (drawn uniformly in between); penalty factor per iteration
+TENURE = (1, 3)
+ALPHA_STEP = 1.02
+# move evaluations between two looks at the clock and at ``stop``
+TABU_CHUNK_WORK = 2_000_000
+# candidate agents per job (a share of the agents, at least CAND_MIN); LP size limit
+CAND_SHARE, CAND_MIN = 0.3, 6
+LP_MAX_CELLS = 500_000
+# tabu search stall limit (per job, with a minimum); large neighbourhood rounds and cycles
+# without gain
+TABU_STALL_PER_JOB, TABU_MIN_STALL = 3_000, 50_000
+CYCLE_PATIENCE, CYCLE_LNS_PATIENCE = 3, 10
 
 
 def _never() -> bool:
@@ -226,6 +242,58 @@ def local_search(view: GapView, assign: IntArray, max_moves: int = 100_000) -> I
     return a
 
 
+def candidate_mask(view: GapView) -> BoolArray:
+    """Where the tabu search may move each job: the allowed agents, narrowed for GAPs of more
+    than ``CAND_MIN`` agents to the ``max(CAND_MIN, ⌈CAND_SHARE·m⌉)`` agents of least reduced
+    cost c_ij + u_i·load_ij, with u the capacity duals of the LP relaxation (HiGHS); the dummy
+    agent stays a destination. Any solution within Δ of the LP bound pays reduced costs of at
+    most Δ in all, so near-optimal assignments sit almost only on such agents. All allowed
+    agents when the LP is too large or does not solve."""
+    m, n = view.m, view.n
+    dest = view.allowed.copy()
+    width = max(CAND_MIN, math.ceil(CAND_SHARE * m))
+    if width >= m or (m + 1) * n > LP_MAX_CELLS:
+        return dest
+    rows, cols = np.nonzero(view.allowed)
+    k = len(rows)
+    ub = coo_matrix(
+        (view.load[rows, cols].astype(float), (rows, np.arange(k))), shape=(m + 1, k)
+    ).tocsr()[:m]
+    eq = coo_matrix((np.ones(k), (cols, np.arange(k))), shape=(n, k))
+    try:
+        lp = linprog(
+            view.cost[rows, cols].astype(float),
+            A_ub=ub,
+            b_ub=view.capacity[:m].astype(float),
+            A_eq=eq,
+            b_eq=np.ones(n),
+            bounds=(0, 1),
+            method="highs",
+        )
+    except ValueError:
+        return dest
+    if lp.status != 0:
+        return dest
+    dual = np.append(np.maximum(-np.asarray(lp.ineqlin.marginals, float), 0.0), 0.0)
+    reduced = np.where(view.allowed[:m], view.cost[:m] + dual[:m, None] * view.load[:m], np.inf)
+    keep = np.argsort(reduced, axis=0, kind="stable")[:width]
+    narrowed = np.zeros_like(dest)
+    narrowed[keep, np.arange(n)[None, :]] = True
+    narrowed[:m] &= view.allowed[:m]
+    narrowed[m] = view.allowed[m]
+    return narrowed
+
+
+def _candidates(dest: BoolArray) -> IntArray:
+    """Per job, the agents where ``dest`` is True (rows of a -1 padded array)."""
+    width = max(int(dest.sum(axis=0).max()), 1)
+    cand = np.full((dest.shape[1], width), -1, np.int64)
+    jobs, agents = np.nonzero(dest.T)  # sorted by job
+    first = np.searchsorted(jobs, np.arange(dest.shape[1]))
+    cand[jobs, np.arange(len(jobs)) - first[jobs]] = agents
+    return cand
+
+
 def tabu_search(
     view: GapView,
     assign: IntArray,
@@ -235,120 +303,62 @@ def tabu_search(
     seed: int = 0,
     stall: int | None = None,
     stop: Callable[[], bool] = _never,
+    dest: BoolArray | None = None,
 ) -> tuple[IntArray, int]:
     """Tabu search with strategic oscillation: (best feasible assignment, iterations run).
 
-    Capacities become soft: the search minimises cost + α·(total excess load), α rising while
-    the current assignment is infeasible and falling while it is feasible, and each iteration
-    makes the best non-tabu shift or swap over the whole neighbourhood (evaluated as numpy
-    matrices). Moving job j away from agent i forbids moving it back for a random tenure; a
-    tabu move is still taken when it gives a feasible assignment better than the best one.
+    Capacities become soft: the search minimises cost + Σ α_i·(excess load of agent i), α_i
+    rising while agent i is over its capacity and every α falling while the assignment is
+    feasible. Each iteration makes the best non-tabu shift, swap, ejection or ejection chain
+    (three or four jobs) towards the agents of ``dest`` (default :func:`candidate_mask`),
+    compiled in :func:`linkage.solvers.gap_kernel.tabu_chunk`; a job moved away from an agent
+    may not go back for a short random tenure, and any feasible neighbour better than the best
+    becomes the best. The clock and ``stop`` are checked between chunks of about
+    ``TABU_CHUNK_WORK`` move evaluations; the result for a seed does not depend on them (only
+    on when the run ends).
     """
-    rng = np.random.default_rng(seed)
     m, n = view.m, view.n
-    cols = np.arange(n)
-    cost, load, cap, allowed = view.cost, view.load, view.capacity, view.allowed
+    if dest is None:
+        dest = candidate_mask(view)
+    cand = _candidates(dest)
     a = assign.copy()
     used = used_capacity(view, a)
     best = a.copy()
-    best_cost = total_cost(view, a) if np.all(used <= cap) else np.iinfo(np.int64).max
-    real = allowed[:m]
-    spread = float(np.ptp(cost[:m][real])) if real.any() else 1.0
-    alpha0 = max(spread, 1.0) / max(float(load[:m][real].mean()) if real.any() else 1.0, 1.0)
-    alpha = np.full(m + 1, alpha0)
-    tabu = np.zeros((m + 1, n), np.int64)  # iteration until which moving j to i is tabu
-    tenure_lo, tenure_hi = max(3, int(n * TENURE[0])), max(6, int(n * TENURE[1]))
-    iteration = 0
-    last_gain = 0
-    while iteration < max_iterations and (stall is None or iteration - last_gain < stall):
-        if iteration % 64 == 0 and (time.perf_counter() > deadline or stop()):
-            break
-        iteration += 1
-        current = cost[a, cols]
-        cur_load = load[a, cols]
-        excess = np.maximum(used - cap, 0)
-        total_excess = int(excess.sum())
-        # shift j to i: excess change at a[j] (load leaves) and at i (load arrives)
-        leave = np.maximum(used[a] - cur_load - cap[a], 0) - excess[a]  # per job
-        arrive = np.maximum(used[:, None] + load - cap[:, None], 0) - excess[:, None]
-        d_excess = arrive + leave[None, :]
-        d_cost = cost - current[None, :]
-        shift_ok = allowed & (np.arange(m + 1)[:, None] != a[None, :])
-        shift_val = d_cost + alpha[:, None] * arrive + (alpha[a] * leave)[None, :]
-        new_excess = total_excess + d_excess
-        aspire = (new_excess == 0) & (best_cost - (current.sum() + d_cost) > 0)
-        shift_ok &= (tabu <= iteration) | aspire
-        shift_val = np.where(shift_ok, shift_val, np.inf)
-        s_flat = int(np.argmin(shift_val))
-        s_val = float(shift_val.flat[s_flat])
-        # swap j and k: j goes to a[k], k goes to a[j]; [j, k] = agent a[j]'s side
-        to_k = cost[a]
-        load_k = load[a]
-        same = a[:, None] == a[None, :]
-        ok = allowed[a] & allowed[a].T & ~same
-        after = used[a][:, None] - cur_load[:, None] + load_k
-        side = np.maximum(after - cap[a][:, None], 0) - excess[a][:, None]
-        sw_excess = side + side.T
-        sw_cost = to_k + to_k.T - current[:, None] - current[None, :]
-        sw_aspire = (total_excess + sw_excess == 0) & (best_cost - (current.sum() + sw_cost) > 0)
-        tabu_a = tabu[a]  # [j, k] = until when k may not go to a[j]
-        ok &= ((tabu_a <= iteration) & (iteration >= tabu_a.T)) | sw_aspire
-        ok &= cols[:, None] < cols[None, :]
-        pen = alpha[a][:, None] * side
-        sw_val = np.where(ok, sw_cost + pen + pen.T, np.inf)
-        w_flat = int(np.argmin(sw_val))
-        w_val = float(sw_val.flat[w_flat])
-        # ejection: j goes to a[k], which sends k on to its best destination dest[k]
-        dest = np.argmin(shift_val, axis=0)
-        dest_gain = shift_val[dest, cols] - alpha[a] * leave  # k's move without a[k]'s side
-        ej_ok = allowed[a].T & ~same & (iteration >= tabu_a.T) & np.isfinite(dest_gain)[None, :]
-        ej_ok &= dest[None, :] != a[:, None]
-        ej_val = (
-            to_k.T
-            - current[:, None]
-            + (alpha[a] * leave)[:, None]
-            + (alpha[a][:, None] * side).T
-            + dest_gain[None, :]
+    state = gap_kernel.seed_state(seed)
+    if feasible(view, a):
+        state[gap_kernel.BEST_COST] = total_cost(view, a)
+    real = view.allowed[:m]
+    spread = float(np.ptp(view.cost[:m][real])) if real.any() else 1.0
+    mean_load = float(view.load[:m][real].mean()) if real.any() else 1.0
+    alpha = np.full(m + 1, max(spread, 1.0) / max(mean_load, 1.0))
+    tabu = np.zeros((m + 1, n), np.int64)
+    per_iteration = 3 * n * cand.shape[1] * (n // (m + 1) + 2)
+    chunk = int(min(max(TABU_CHUNK_WORK // per_iteration, 1), 10_000))
+    while time.perf_counter() < deadline and not stop():
+        over = gap_kernel.tabu_chunk(
+            view.cost,
+            view.load,
+            view.capacity,
+            dest,
+            cand,
+            a,
+            used,
+            alpha,
+            tabu,
+            best,
+            state,
+            TENURE[0],
+            TENURE[1],
+            ALPHA_STEP,
+            max_iterations,
+            np.iinfo(np.int64).max if stall is None else stall,
+            chunk,
         )
-        ej_val = np.where(ej_ok, ej_val, np.inf)
-        e_flat = int(np.argmin(ej_val))
-        e_val = float(ej_val.flat[e_flat])
-        if not (np.isfinite(s_val) or np.isfinite(w_val) or np.isfinite(e_val)):
+        if over:
             break
-        tenure = int(rng.integers(tenure_lo, tenure_hi + 1))
-        if e_val < min(s_val, w_val):
-            j, k = divmod(e_flat, n)
-            aj, ak, ik = int(a[j]), int(a[k]), int(dest[k])
-            tabu[aj, j] = iteration + tenure
-            tabu[ak, k] = iteration + tenure
-            used[aj] -= load[aj, j]
-            used[ak] += load[ak, j] - load[ak, k]
-            used[ik] += load[ik, k]
-            a[j], a[k] = ak, ik
-        elif s_val <= w_val:
-            i, j = divmod(s_flat, n)
-            old = int(a[j])
-            tabu[old, j] = iteration + tenure
-            used[old] -= load[old, j]
-            a[j] = i
-            used[i] += load[i, j]
-        else:
-            j, k = divmod(w_flat, n)
-            aj, ak = int(a[j]), int(a[k])
-            tabu[aj, j] = iteration + tenure
-            tabu[ak, k] = iteration + tenure
-            used[aj] += load[aj, k] - load[aj, j]
-            used[ak] += load[ak, j] - load[ak, k]
-            a[j], a[k] = ak, aj
-        over = used > cap
-        alpha = alpha * ALPHA_STEP if over.any() else alpha / ALPHA_STEP
-        np.clip(alpha, 1e-3, 1e12, out=alpha)
-        if not over.any():
-            value = int(cost[a, cols].sum())
-            if value < best_cost:
-                best, best_cost = a.copy(), value
-                last_gain = iteration
-    return best, iteration
+    if not feasible(view, best):  # no feasible assignment met (the start was infeasible)
+        best = assign.copy()
+    return best, int(state[gap_kernel.ITER])
 
 
 def _pick_agents(view: GapView, assign: IntArray, size: int, rng: np.random.Generator) -> list[int]:
@@ -494,7 +504,7 @@ def improve_plan(
     stop: Callable[[], bool] = _never,
 ) -> SearchResult | None:
     """A plan no worse than ``x`` (which must keep every rule), or None when the model is not a
-    plain GAP. ``stop`` is polled (every 64 tabu iterations and every sub-problem) to end early.
+    plain GAP. ``stop`` is polled (between tabu chunks and sub-problems) to end early.
 
     Cycles of tabu search (until it stalls) then large neighbourhood search (until it stalls or
     proves the GAP optimal), each cycle from the best assignment so far, until ``CYCLE_PATIENCE``
@@ -510,6 +520,7 @@ def improve_plan(
     start_cost = total_cost(view, start)
     best = local_search(view, start)
     best_cost = total_cost(view, best)
+    dest = candidate_mask(view) if view.n > START_JOBS else view.allowed
     iterations = rounds = improvements = stale = cycle = 0
     proven = False
     while not proven and stale < CYCLE_PATIENCE and time.perf_counter() < deadline and not stop():
@@ -522,15 +533,21 @@ def improve_plan(
         found, its = tabu_search(
             view,
             best,
-            max_iterations=max(TABU_MIN_ITERATIONS, TABU_ITERATIONS_PER_JOB * view.n),
+            max_iterations=np.iinfo(np.int64).max,
             stall=max(TABU_MIN_STALL, TABU_STALL_PER_JOB * view.n),
             deadline=deadline,
             seed=seed + cycle,
             stop=stop,
+            dest=dest,
         )
         left = deadline - time.perf_counter()
         found, n_rounds, n_better, proven = search(
-            view, found, time_limit_s=left, seed=seed + cycle, patience=PATIENCE, stop=stop
+            view,
+            found,
+            time_limit_s=left,
+            seed=seed + cycle,
+            patience=CYCLE_LNS_PATIENCE,
+            stop=stop,
         )
         iterations, rounds, improvements = (
             iterations + its,
