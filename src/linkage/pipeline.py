@@ -12,6 +12,7 @@ import pandas as pd
 
 from linkage.plan.result import Plan
 from linkage.scenario.core import Scenario
+from linkage.solvers.progress import Reporter, silent
 from linkage.solvers.report import StageReport
 from linkage.solvers.stopping import StopRule, never
 
@@ -35,6 +36,7 @@ class SolveSettings:
     workers: int | None = None
     pairing_method: Literal["auto", "flow", "cp_sat", "mip"] | None = None
     stop: StopRule = never  # ends the running stage early (best plan kept); later ones skipped
+    progress: Reporter = silent  # hears of better plans while a stage runs (where a solver tells)
 
 
 @dataclass
@@ -59,6 +61,7 @@ def _pairing(
         workers=settings.workers,
         method=settings.pairing_method,
         stop=settings.stop,
+        progress=settings.progress,
     )
     violations = check_pairing_invariants(scenario, result)
     if violations:
@@ -134,6 +137,7 @@ def _funds(
         seed=settings.seed,
         workers=settings.workers,
         stop=settings.stop,
+        progress=settings.progress,
     )
     violations = check_funds_invariants(scenario, stations, pairs, result)
     if violations:

@@ -131,11 +131,16 @@ class JobProgress(BaseModel):
     stages_done: list[str] = Field(default_factory=list)
     stages_total: int = 0
     elapsed_s: float | None = Field(default=None, description="seconds since the job started")
+    objective_name: str | None = Field(
+        default=None, description="which objective `objective` and `bound` are about"
+    )
     objective: float | None = Field(
-        default=None, description="the last finished stage's first (lexicographic) objective"
+        default=None,
+        description="the best value so far: of the running stage while its solver reports "
+        "better plans (CP-SAT), else the last finished stage's first (lexicographic) objective",
     )
     bound: float | None = Field(default=None, description="the proven bound on that objective")
-    gap: float | None = Field(default=None, description="the last finished stage's relative gap")
+    gap: float | None = Field(default=None, description="their relative gap")
     variant: str | None = Field(default=None, description="what-if: the variant being solved")
     variants_done: int | None = Field(default=None, description="what-if: variants solved")
     variants_total: int | None = Field(default=None, description="what-if: variants in all")

@@ -81,6 +81,7 @@ def _progress(
     if report is not None:
         objectives = dict(report.objectives)
         first = next(iter(objectives), None)
+        out["objective_name"] = first
         out["objective"] = jobdb.finite(objectives.get(first)) if first else None
         out["bound"] = jobdb.finite(dict(report.bound).get(first)) if first else None
         out["gap"] = jobdb.finite(report.gap)
@@ -252,6 +253,7 @@ def _stages_job(run: _Run, row: Any, progress: dict[str, Any]) -> None:
     """A solve: the stages in order, progress after each, the plan of those solved."""
     from linkage.pipeline import ORDER, STAGES, SolveSettings, assemble_plan
     from linkage.scenario.io import from_document
+    from linkage.solvers.report import relative_gap
 
     options = dict(row.options)
     wanted = list(options.get("stages") or ORDER)
@@ -259,10 +261,22 @@ def _stages_job(run: _Run, row: Any, progress: dict[str, Any]) -> None:
     done: list[str] = []
     progress.update(_progress(done, len(order), run.started, None))
     scenario = from_document(row.document)
+
+    def live(values: Mapping[str, Any]) -> None:
+        """A better plan inside the running stage: the heartbeat writes it with the progress."""
+        objective, bound = float(values["objective"]), float(values["bound"])
+        progress.update(
+            objective_name=values["objective_name"],
+            objective=jobdb.finite(objective),
+            bound=jobdb.finite(bound),
+            gap=jobdb.finite(relative_gap(objective, bound)),
+        )
+
     settings = SolveSettings(
         time_limit_s=_time_limit(options, scenario, run.max_s),
         seed=options.get("seed"),
         stop=run.stops,
+        progress=live,
     )
     tables: dict[str, Any] = {}
     reports: list[Any] = []

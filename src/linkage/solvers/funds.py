@@ -84,6 +84,7 @@ from linkage.scenario.vocabulary import DOMAINS
 from linkage.solvers.candidates import DESIGNATION_COLUMNS
 from linkage.solvers.flow_network import arc_table, cut_segments, node_table, solve_min_cost_flow
 from linkage.solvers.needs import domain_needs, station_needs
+from linkage.solvers.progress import CpSatReporter, Reporter, silent
 from linkage.solvers.report import StageReport, relative_gap
 from linkage.solvers.stopping import StopRule, interrupting, never
 
@@ -929,6 +930,7 @@ def _exact_min_grants(
     seed: int,
     workers: int,
     stop: StopRule = never,
+    progress: Reporter = silent,
 ) -> tuple[_Allocation | None, float, str]:
     """The lot × need model with minimum grants, by CP-SAT: (allocation, bound, status)."""
     model = cp_model.CpModel()
@@ -990,7 +992,7 @@ def _exact_min_grants(
     solver.parameters.random_seed = int(seed)
     solver.parameters.num_workers = int(workers)
     with interrupting(stop, solver.stop_search):
-        status = solver.solve(model)
+        status = solver.solve(model, CpSatReporter(progress, "unfunded_worth"))
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None, float(solver.best_objective_bound), "not_solved"
     values = np.array([solver.value(v) for v in g], dtype=np.int64)
@@ -1015,6 +1017,7 @@ def solve_funds(
     workers: int | None = None,
     exact_limit: int = EXACT_LIMIT,
     stop: StopRule = never,
+    progress: Reporter = silent,
 ) -> FundsResult:
     """Allocate the money lots to (station, domain) needs (see the module docstring).
 
@@ -1023,7 +1026,8 @@ def solve_funds(
     (partners add delivery capacity to their targets). Without minimum grants the flow is
     exact; with them, CP-SAT solves the lot × need model when it has at most ``exact_limit``
     variables, else the repaired flow plan is reported with its gap to the flow bound.
-    ``stop`` ends the CP-SAT search early (the repaired plan is its starting point).
+    ``stop`` ends the CP-SAT search early (the repaired plan is its starting point); ``progress``
+    hears of each better plan it finds.
     """
     started = time.perf_counter()
     solver = scenario.policy.solver
@@ -1062,6 +1066,7 @@ def solve_funds(
                 solver.seed if seed is None else seed,
                 solver.workers if workers is None else workers,
                 stop,
+                progress,
             )
             # the objective is integral: CP-SAT's float bound may be rounded up
             bound = max(bound, math.ceil(cp_bound - 1e-6)) if math.isfinite(cp_bound) else bound

@@ -15,6 +15,7 @@ Methods: ``flow`` (unit loads, no quota: a min-cost flow over arrays), ``cp_sat`
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -34,6 +35,7 @@ from ortools.sat.python import cp_model
 
 from linkage.scenario.core import Scenario
 from linkage.solvers.candidates import PairingInputs, build_candidates
+from linkage.solvers.progress import CpSatReporter, Reporter, silent
 from linkage.solvers.report import StageReport, Status, relative_gap
 from linkage.solvers.stopping import AnyOf, StopRule, interrupting, never
 
@@ -221,10 +223,12 @@ def solve_pairing(
     workers: int | None = None,
     method: Method | None = None,
     stop: StopRule = never,
+    progress: Reporter = silent,
 ) -> PairingResult:
     """Solve the pairing stage of ``scenario``; defaults come from ``policy.solver``.
 
-    ``stop`` (a stopping rule) ends the search early with the best plan found and its bound."""
+    ``stop`` (a stopping rule) ends the search early with the best plan found and its bound;
+    ``progress`` hears of each better plan CP-SAT finds (the other methods report at the end)."""
     started = time.perf_counter()
     settings = scenario.policy.solver
     limit = float(time_limit_s if time_limit_s is not None else settings.time_limit_s)
@@ -263,7 +267,7 @@ def solve_pairing(
     else:
         solvers: dict[str, Callable[..., _Solution]] = {
             "flow": _solve_flow,
-            "cp_sat": _solve_cp_sat,
+            "cp_sat": functools.partial(_solve_cp_sat, progress=progress),
             "mip": _solve_mip,
         }
         if chosen == "flow" and not (model.unit_loads and not model.has_quota):
@@ -628,7 +632,12 @@ def _cp_solver(time_limit_s: float, seed: int, workers: int) -> cp_model.CpSolve
 
 
 def _solve_cp_sat(
-    model: PairingModel, time_limit_s: float, seed: int, workers: int, stop: StopRule = never
+    model: PairingModel,
+    time_limit_s: float,
+    seed: int,
+    workers: int,
+    stop: StopRule = never,
+    progress: Reporter = silent,
 ) -> _Solution:
     """Two phases: min W; then W fixed at its best value, max S hinted with phase 1's plan."""
     started = time.perf_counter()
@@ -666,7 +675,7 @@ def _solve_cp_sat(
     fallback = ""
     phase1 = _cp_solver(time_limit_s, seed, workers)
     with interrupting(stop, phase1.stop_search):
-        code1 = phase1.solve(cp)
+        code1 = phase1.solve(cp, CpSatReporter(progress, "weighted_shortfall"))
     status1 = _cp_status(code1)
     if status1 == "infeasible":
         return _Solution(
@@ -702,7 +711,7 @@ def _solve_cp_sat(
     # phase 2 always gets a little time: a plan with an unproven score beats none
     phase2 = _cp_solver(max(remaining, 0.1 * time_limit_s), seed, workers)
     with interrupting(stop, phase2.stop_search):
-        code2 = phase2.solve(cp)
+        code2 = phase2.solve(cp, CpSatReporter(progress, "score"))
     status2 = _cp_status(code2)
     if status2 in ("optimal", "feasible"):
         x2 = np.array([phase2.boolean_value(v) for v in x], dtype=bool)
