@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--method", default="auto")
     parser.add_argument("--only", help="substring of instance names to run")
+    parser.add_argument("--seed", type=int, default=None, help="solver seed (default: policy's)")
     args = parser.parse_args(argv)
     best = pd.read_csv(args.dir / "best_known.csv")
     sets = args.set or ["cattrysse1994", "chu1997"]
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         scenario = gap_scenario(path, row.sense, time_limit_s=limit, method=args.method)
         t0 = time.perf_counter()
-        result = solve_pairing(scenario)
+        result = solve_pairing(scenario, seed=args.seed)
         wall = time.perf_counter() - t0
         rep = result.report
         sign = -1 if row.sense == "min" else 1
