@@ -45,7 +45,7 @@ JobsViewer = Annotated[JobStore, Depends(_as_viewer)]
 JobsPlanner = Annotated[JobStore, Depends(_as_planner)]
 
 
-def _accepted(response: Response, job: dict[str, Any]) -> dict[str, Any]:
+def accepted_job(response: Response, job: dict[str, Any]) -> dict[str, Any]:
     response.headers["Location"] = f"/v1/jobs/{job['id']}"
     return job
 
@@ -91,7 +91,7 @@ def start_solve(
     body: Annotated[SolveRequest | None, Body()] = None,
 ) -> dict[str, Any]:
     options = solve_options(body or SolveRequest(), settings)
-    return _accepted(response, store.create(scenario_id, options, settings.max_concurrent_jobs))
+    return accepted_job(response, store.create(scenario_id, options, settings.max_concurrent_jobs))
 
 
 @router.get(
@@ -149,7 +149,7 @@ def cancel_job(job_id: str, store: JobsPlanner) -> dict[str, Any]:
 def rerun_job(
     job_id: str, response: Response, store: JobsPlanner, settings: SettingsDep
 ) -> dict[str, Any]:
-    return _accepted(response, store.rerun(job_id, settings.max_concurrent_jobs))
+    return accepted_job(response, store.rerun(job_id, settings.max_concurrent_jobs))
 
 
 @router.get(

@@ -10,7 +10,7 @@ from linkage.api.auth import AsPlanner
 from linkage.api.deps import SettingsDep
 from linkage.api.errors import ApiError, errors
 from linkage.api.jobs import JobStore, compare_stored_plans
-from linkage.api.routers.jobs import JobsViewer, solve_options
+from linkage.api.routers.jobs import JobsViewer, accepted_job, solve_options
 from linkage.api.schemas import ComparisonOut, JobOut, SolveRequest, WhatIfRequest
 
 router = APIRouter(tags=["what-if"])
@@ -52,8 +52,7 @@ def start_whatif(
     options.update(whatif=spec, variants=len(variant_list))
     store = JobStore(tenant.engine, tenant.principal)
     job = store.create(scenario_id, options, settings.max_concurrent_jobs, kind="whatif")
-    response.headers["Location"] = f"/v1/jobs/{job['id']}"
-    return job
+    return accepted_job(response, job)
 
 
 @router.get(
